@@ -1,0 +1,369 @@
+"""Data factories' output -> endless, checked batches -> ``tf.data.Dataset``.
+
+Owns the seed's data pipeline, done properly: a factory may return a generator (or any
+iterable) of ``(x, y)`` / ``(x, y, sample_weight)`` batches, a ``tf.data.Dataset``, or an
+in-memory ``(x, y)`` pair of arrays. Generators are made endless (the factory is called
+again when one runs out); the element signature is inferred from the first batch and every
+later batch is checked against it, so a mistake names the factory and the batch index
+instead of surfacing as a TensorFlow stack trace.
+
+Fairness lives here too: for factories that don't depend on trial parameters, the
+``epochs x steps_per_epoch`` training batches are read once per search and replayed to every
+trial (same batches, same order, and no Python generator per trial); validation always
+replays the same first ``validation_steps`` batches at every epoch. Knows nothing of
+models, strategies or executors.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from gridspec.errors import DataError, GridSpecError
+
+__all__ = ["Source", "DEFAULT_CACHE_BYTES", "DEFAULT_ARRAY_BATCH_SIZE"]
+
+DEFAULT_CACHE_BYTES = 1 << 30  # read shared training batches once when they fit in 1 GiB
+DEFAULT_ARRAY_BATCH_SIZE = 32  # Keras's own default for in-memory arrays
+
+_FORMS_HINT = (
+    "return a generator of (x, y) batches of numpy arrays (or dicts of them), "
+    "a tf.data.Dataset, or an in-memory (x, y) pair of arrays"
+)
+
+
+def _tf() -> Any:
+    import tensorflow as tf
+
+    return tf
+
+
+def _is_leaf_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray) or (
+        hasattr(value, "__array__") and hasattr(value, "shape") and hasattr(value, "dtype")
+    )
+
+
+def _is_arrays_pair(value: Any) -> bool:
+    """``(x, y)`` or ``(x, y, w)`` whose parts are arrays or dicts of arrays."""
+    if not isinstance(value, (tuple, list)) or len(value) not in (2, 3):
+        return False
+    return all(
+        _is_leaf_array(part)
+        or (isinstance(part, Mapping) and part and all(_is_leaf_array(v) for v in part.values()))
+        for part in value
+    )
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        inner = ", ".join(type(v).__name__ for v in value[:4])
+        return f"a {type(value).__name__} of {len(value)} ({inner})"
+    return f"a {type(value).__name__}"
+
+
+class _Layout:
+    """The structure of one batch: which parts, dict keys, dtypes and per-sample shapes."""
+
+    def __init__(self, batch: tuple[Any, ...]) -> None:
+        self.parts = tuple(self._part_layout(p) for p in batch)
+
+    @staticmethod
+    def _part_layout(part: Any) -> Any:
+        if isinstance(part, dict):
+            return {k: (v.dtype, v.shape[1:]) for k, v in part.items()}
+        return (part.dtype, part.shape[1:])
+
+    def describe_difference(self, other: _Layout) -> str | None:
+        if len(self.parts) != len(other.parts):
+            return f"{len(other.parts)} parts instead of {len(self.parts)}"
+        names = ("x", "y", "sample_weight")
+        for name, want, got in zip(names, self.parts, other.parts):
+            if isinstance(want, dict) != isinstance(got, dict):
+                kinds = ("a dict" if isinstance(got, dict) else "an array",
+                         "a dict" if isinstance(want, dict) else "an array")
+                return f"{name} is {kinds[0]} where the first batch had {kinds[1]}"
+            if isinstance(want, dict):
+                if set(want) != set(got):
+                    return f"{name} has keys {sorted(got)} instead of {sorted(want)}"
+                for key in want:
+                    diff = self._leaf_difference(f"{name}[{key!r}]", want[key], got[key])
+                    if diff:
+                        return diff
+            else:
+                diff = self._leaf_difference(name, want, got)
+                if diff:
+                    return diff
+        return None
+
+    @staticmethod
+    def _leaf_difference(name: str, want: Any, got: Any) -> str | None:
+        if want[0] != got[0]:
+            return f"{name} has dtype {got[0]} instead of {want[0]}"
+        if want[1] != got[1]:
+            return f"{name} has per-sample shape {tuple(got[1])} instead of {tuple(want[1])}"
+        return None
+
+    def signature(self) -> Any:
+        tf = _tf()
+
+        def spec(leaf: Any) -> Any:
+            dtype, shape = leaf
+            return tf.TensorSpec(shape=(None, *shape), dtype=tf.as_dtype(dtype))
+
+        return tuple(
+            {k: spec(v) for k, v in part.items()} if isinstance(part, dict) else spec(part)
+            for part in self.parts
+        )
+
+
+def _normalise_batch(batch: Any, label: str, index: int) -> tuple[Any, ...]:
+    if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
+        raise DataError(
+            f"data factory {label} yielded {_describe(batch)} as batch {index}; each batch "
+            f"must be an (x, y) or (x, y, sample_weight) tuple of numpy arrays or dicts of them"
+        )
+
+    def leaf(value: Any, where: str) -> np.ndarray:
+        if not _is_leaf_array(value):
+            raise DataError(
+                f"data factory {label} yielded {where} of type {type(value).__name__} in batch "
+                f"{index}; batches must hold numpy arrays (or dicts of them)"
+            )
+        array = np.asarray(value)
+        if array.ndim == 0:
+            raise DataError(
+                f"data factory {label} yielded a scalar {where} in batch {index}; arrays need a "
+                f"batch dimension first"
+            )
+        return array
+
+    names = ("x", "y", "sample_weight")
+    out: list[Any] = []
+    for name, part in zip(names, batch):
+        if isinstance(part, Mapping):
+            out.append({str(k): leaf(v, f"{name}[{k!r}]") for k, v in part.items()})
+        else:
+            out.append(leaf(part, name))
+    return tuple(out)
+
+
+def _nbytes(batch: tuple[Any, ...]) -> int:
+    total = 0
+    for part in batch:
+        leaves = part.values() if isinstance(part, dict) else (part,)
+        total += sum(int(a.nbytes) for a in leaves)
+    return total
+
+
+def _batch_len(batch: tuple[Any, ...]) -> int:
+    first = batch[0]
+    leaf = next(iter(first.values())) if isinstance(first, dict) else first
+    return int(leaf.shape[0])
+
+
+def _concatenate(batches: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    out: list[Any] = []
+    for i, part in enumerate(batches[0]):
+        if isinstance(part, dict):
+            out.append({k: np.concatenate([b[i][k] for b in batches]) for k in part})
+        else:
+            out.append(np.concatenate([b[i] for b in batches]))
+    return tuple(out)
+
+
+class Source:
+    """One data factory bound to its arguments: probed once, then turned into datasets.
+
+    ``error`` holds a ``DataError`` raised while TensorFlow was reading the factory's
+    batches; the stream ends quietly instead of letting TensorFlow log and wrap it, and the
+    trial re-raises it (``raise_pending``) as gridspec's own error naming the factory.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        kind: str,
+        args: Mapping[str, Any],
+        label: str,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+    ) -> None:
+        self.fn = fn
+        self.kind = kind
+        self.args = dict(args)
+        self.label = label
+        self.cache_bytes = cache_bytes
+        self.error: DataError | None = None
+        self._batch_bytes = 0
+        self._lock = threading.Lock()
+        self._replay: dict[int, Any] = {}  # batch count -> materialised dataset
+        self.form, self._value, self._layout = self._probe()
+
+    # -- probing ---------------------------------------------------------------------------
+    def _call(self) -> Any:
+        try:
+            return self.fn(**self.args)
+        except GridSpecError:
+            raise
+        except Exception as exc:
+            raise DataError(
+                f"data factory {self.label} raised {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _probe(self) -> tuple[str, Any, _Layout | None]:
+        value = self._call()
+        tf = _tf()
+        if isinstance(value, tf.data.Dataset):
+            spec = value.element_spec
+            if not isinstance(spec, tuple) or len(spec) not in (2, 3):
+                raise DataError(
+                    f"data factory {self.label} returned a tf.data.Dataset whose elements are "
+                    f"{spec!r}; its elements must be (x, y) or (x, y, sample_weight) batches"
+                )
+            return "dataset", value, None
+        if _is_arrays_pair(value):
+            arrays = _normalise_batch(value, self.label, 0)
+            return "arrays", arrays, _Layout(arrays)
+        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+            raise DataError(f"data factory {self.label} returned {_describe(value)}; {_FORMS_HINT}")
+        iterator = iter(value)
+        try:
+            first = next(iterator)
+        except StopIteration:
+            raise DataError(f"data factory {self.label} yielded no batches; {_FORMS_HINT}") from None
+        except Exception as exc:
+            raise DataError(
+                f"data factory {self.label} raised {type(exc).__name__} at batch 0: {exc}"
+            ) from exc
+        batch = _normalise_batch(first, self.label, 0)
+        self._batch_bytes = _nbytes(batch)
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+        return "stream", None, _Layout(batch)
+
+    @property
+    def endless(self) -> bool:
+        """Whether one epoch can't be defined without ``steps`` (a generator, an infinite dataset)."""
+        if self.form == "stream":
+            return True
+        if self.form == "dataset":
+            tf = _tf()
+            return int(self._value.cardinality()) == int(tf.data.INFINITE_CARDINALITY)
+        return False
+
+    # -- reading ---------------------------------------------------------------------------
+    def batches(self) -> Iterable[tuple[Any, ...]]:
+        """The factory's batches, checked, forever: the factory is called again on exhaustion."""
+        assert self._layout is not None
+        index = 0
+        while True:
+            produced = 0
+            iterator = iter(self._call())
+            while True:
+                try:
+                    raw = next(iterator)
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    raise DataError(
+                        f"data factory {self.label} raised {type(exc).__name__} at batch "
+                        f"{index}: {exc}"
+                    ) from exc
+                batch = _normalise_batch(raw, self.label, index)
+                difference = self._layout.describe_difference(_Layout(batch))
+                if difference:
+                    raise DataError(
+                        f"data factory {self.label} changed its batch structure at batch "
+                        f"{index}: {difference}; every batch must match the first"
+                    )
+                yield batch
+                index += 1
+                produced += 1
+            if produced == 0:
+                raise DataError(
+                    f"data factory {self.label} yielded no batches when called again at batch "
+                    f"{index}; a factory must yield the same data every time it is called"
+                )
+
+    def _guarded(self) -> Iterable[tuple[Any, ...]]:
+        """``batches()`` for TensorFlow's thread: errors are kept, the stream just ends."""
+        try:
+            yield from self.batches()
+        except DataError as exc:
+            self.error = exc
+
+    def raise_pending(self) -> None:
+        """Re-raise an error that happened while TensorFlow was reading the batches."""
+        error, self.error = self.error, None
+        if error is not None:
+            raise error
+
+    def _stream(self, count: int) -> Any:
+        tf = _tf()
+        assert self._layout is not None
+        dataset = tf.data.Dataset.from_generator(self._guarded, output_signature=self._layout.signature())
+        return dataset.take(count)
+
+    def _materialise(self, count: int) -> Any:
+        """Read ``count`` batches once; replay them from memory to every caller."""
+        with self._lock:
+            cached = self._replay.get(count)
+            if cached is not None:
+                return cached
+            tf = _tf()
+            batches = []
+            for batch in self.batches():
+                batches.append(batch)
+                if len(batches) == count:
+                    break
+            sizes = {_batch_len(b) for b in batches}
+            if len(sizes) == 1:
+                size = sizes.pop()
+                dataset = tf.data.Dataset.from_tensor_slices(_concatenate(batches)).batch(size)
+            else:  # ragged batch sizes: replay the stored list as it is
+                assert self._layout is not None
+                dataset = tf.data.Dataset.from_generator(
+                    lambda: iter(batches), output_signature=self._layout.signature()
+                )
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(count))
+            self._replay[count] = dataset
+            return dataset
+
+    def _fits_in_cache(self, count: int) -> bool:
+        if self.cache_bytes <= 0 or self.args:  # parameter-dependent data is streamed
+            return False
+        return self._batch_bytes * count <= self.cache_bytes
+
+    def training(self, epochs: int, steps_per_epoch: int | None, seed: int, batch_size: int) -> Any:
+        """The dataset for ``fit``: exactly ``epochs x steps_per_epoch`` batches when steps are set."""
+        tf = _tf()
+        if self.form == "arrays":
+            length = _batch_len(self._value)
+            dataset = tf.data.Dataset.from_tensor_slices(self._value)
+            dataset = dataset.shuffle(length, seed=seed, reshuffle_each_iteration=True)
+            dataset = dataset.batch(batch_size)
+            return dataset.repeat() if steps_per_epoch else dataset
+        if self.form == "dataset":
+            return self._value.repeat() if steps_per_epoch else self._value
+        assert steps_per_epoch is not None
+        count = epochs * steps_per_epoch
+        if self._fits_in_cache(count):
+            return self._materialise(count)
+        return self._stream(count)
+
+    def validation(self, steps: int | None, batch_size: int) -> Any:
+        """The dataset for ``validation_data``: the same first ``steps`` batches at every epoch."""
+        tf = _tf()
+        if self.form == "arrays":
+            dataset = tf.data.Dataset.from_tensor_slices(self._value).batch(batch_size)
+            return dataset if steps is None else dataset.take(steps)
+        if self.form == "dataset":
+            if steps is None:
+                return self._value
+            return self._value.repeat().take(steps).apply(tf.data.experimental.assert_cardinality(steps))
+        assert steps is not None
+        return self._materialise(steps)

@@ -1,0 +1,201 @@
+"""``@grid``, ``@train_data`` and ``@val_data``: validate what the user wrote and record it.
+
+Decorators record, they don't run: nothing trains and nothing global changes at import.
+``@grid`` returns a ``GridFunction`` — the user's function, still callable, with ``.space``
+and ``.search`` — and ``@train_data`` / ``@val_data`` return the factory itself with a
+``FactorySpec`` attached for the registry's scan to find. Everything knowable at decoration
+time (axis types, empty axes, parameters against the signature, double decoration) is
+checked here, once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+
+import attrs
+
+from gridspec.errors import GridError
+from gridspec.space import Space
+
+if TYPE_CHECKING:
+    from gridspec.result import SearchResult
+
+__all__ = ["FactorySpec", "GridFunction", "grid", "train_data", "val_data", "accepted_params"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+FactoryKind = Literal["train", "val"]
+FACTORY_ATTR = "__gridspec_factory__"
+
+
+def accepted_params(fn: Callable[..., Any]) -> tuple[frozenset[str], bool]:
+    """The keyword names ``fn`` accepts, and whether it takes ``**kwargs``."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # builtins without a signature: accept nothing named
+        return frozenset(), False
+    names = frozenset(
+        p.name
+        for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    )
+    var_kw = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    return names, var_kw
+
+
+def required_params(fn: Callable[..., Any]) -> list[str]:
+    """Parameters with no default, which gridspec must be able to supply."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return []
+    return [
+        p.name
+        for p in signature.parameters.values()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)
+    ]
+
+
+def did_you_mean(name: str, options: Any) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def select(fn: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
+    """The subset of ``params`` that ``fn`` declares (all of them if it takes ``**kwargs``)."""
+    names, var_kw = accepted_params(fn)
+    return dict(params) if var_kw else {k: v for k, v in params.items() if k in names}
+
+
+class GridFunction:
+    """A model function decorated with ``@grid``: still callable, plus ``.space`` and ``.search``."""
+
+    def __init__(self, fn: Callable[..., Any], space: Space) -> None:
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.space = space
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        # Plain functions bind as methods; a grid is a module-level function, so don't.
+        return self
+
+    def __repr__(self) -> str:
+        return f"<grid {self.__module__}.{self.__qualname__}: {self.space.describe()}>"
+
+    @property
+    def target(self) -> str:
+        """``module:function``, how worker processes find this grid again."""
+        return f"{self.fn.__module__}:{self.fn.__qualname__}"
+
+    def search(self, **settings: Any) -> SearchResult:
+        """Train the combinations and compare them; see ``gridspec.engine.search``."""
+        from gridspec.engine import search
+
+        return search(self, **settings)
+
+
+def _check_model_function(fn: Callable[..., Any], space: Space) -> None:
+    if not callable(fn):
+        raise GridError(f"@grid must decorate a function that builds a model (got {fn!r})")
+    if isinstance(fn, GridFunction):
+        raise GridError(
+            f"{fn.__qualname__}() is already decorated with @grid; merge the axes into one "
+            f"@grid(...) call"
+        )
+    if hasattr(fn, FACTORY_ATTR):
+        raise GridError(
+            f"{fn.__qualname__}() is a data factory; @grid decorates the function that builds the model"
+        )
+    for name in required_params(fn):
+        if name not in space.names:
+            raise GridError(
+                f"{fn.__qualname__}() has a parameter {name!r} with no default that is not a grid "
+                f"axis; add an axis such as {name}=[...] to @grid or give it a default value"
+                + did_you_mean(name, space.names)
+            )
+
+
+def grid(*args: Any, **axes: Any) -> Callable[[Callable[..., Any]], GridFunction]:
+    """Declare a grid: each keyword is one axis, its value the list of candidates.
+
+    The order of the keywords is the order of the combinations: ``itertools.product`` over
+    the axes, the last axis varying fastest.
+    """
+    if args:
+        what = f"{args[0].__qualname__}()" if callable(args[0]) else repr(args[0])
+        raise GridError(
+            f"@grid takes its axes as keywords, such as @grid(lr=[0.001, 0.0005]) "
+            f"(got a positional argument: {what})"
+        )
+    space = Space.from_dict(axes)
+
+    def decorate(fn: Callable[..., Any]) -> GridFunction:
+        _check_model_function(fn, space)
+        return GridFunction(fn, space)
+
+    return decorate
+
+
+@attrs.frozen
+class FactorySpec:
+    """A registered data factory: what kind, under what name, and which axes it takes."""
+
+    kind: FactoryKind
+    name: str
+    fn: Callable[..., Any] = attrs.field(eq=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.kind}_data)"
+
+
+def _register(kind: FactoryKind, fn: Callable[..., Any], name: str | None) -> Any:
+    if not callable(fn):
+        raise GridError(f"@{kind}_data must decorate a function that returns data (got {fn!r})")
+    if isinstance(fn, GridFunction):
+        raise GridError(
+            f"{fn.__qualname__}() is a @grid model function; @{kind}_data decorates a data factory"
+        )
+    existing = getattr(fn, FACTORY_ATTR, None)
+    if existing is not None:
+        raise GridError(
+            f"{getattr(fn, '__qualname__', fn)}() is already registered as {existing.label}; "
+            f"to use the same data for both, write a second factory that calls it"
+        )
+    if name is not None and (not isinstance(name, str) or not name):
+        raise GridError(f"@{kind}_data(name=...) must be a non-empty string (got {name!r})")
+    setattr(fn, FACTORY_ATTR, FactorySpec(kind, name or fn.__name__, fn))
+    return fn
+
+
+@overload
+def train_data(fn: F, /) -> F: ...
+@overload
+def train_data(*, name: str | None = None) -> Callable[[F], F]: ...
+def train_data(fn: Any = None, /, *, name: str | None = None) -> Any:
+    """Register the factory of training batches; bare or as ``@train_data(name="small")``."""
+    if fn is None:
+        return lambda f: _register("train", f, name)
+    return _register("train", fn, name)
+
+
+@overload
+def val_data(fn: F, /) -> F: ...
+@overload
+def val_data(*, name: str | None = None) -> Callable[[F], F]: ...
+def val_data(fn: Any = None, /, *, name: str | None = None) -> Any:
+    """Register the factory of validation batches (optional); same forms as ``train_data``."""
+    if fn is None:
+        return lambda f: _register("val", f, name)
+    return _register("val", fn, name)
+
+
+def factory_spec(fn: Any) -> FactorySpec | None:
+    spec = getattr(fn, FACTORY_ATTR, None)
+    return spec if isinstance(spec, FactorySpec) else None

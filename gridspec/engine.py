@@ -1,0 +1,259 @@
+"""``search()``: wires a grid, its data, a strategy, an executor and the result together.
+
+Owns the search loop and the settings' validation. The loop asks the strategy for work,
+submits it to the executor, tells the strategy each outcome, and hands progress events to
+whoever asked for them. It never prints and never touches Keras itself (``trial`` does).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import attrs
+
+from gridspec.decorators import GridFunction
+from gridspec.errors import GridSpecError, SearchError
+from gridspec.executors import InProcessExecutor
+from gridspec.progress import Event, Note, SearchFinished, SearchStarted, TrialFinished, TrialStarted, reporter
+from gridspec.registry import AUTO, scan
+from gridspec.result import SearchResult, Trial, TrialStatus, is_maximised
+from gridspec.strategies import STRATEGIES, Decision, Proposal, make_strategy
+from gridspec.trial import TrialRunner, TrialSettings, TrialTask, failed_trial
+from gridspec.data import DEFAULT_CACHE_BYTES
+
+__all__ = ["MAX_UNCAPPED", "SearchContext", "search"]
+
+MAX_UNCAPPED = 1_000_000  # combinations a search may have without max_trials
+
+StrategyName = Literal["grid", "random", "halving"]
+ExecutorName = Literal["process", "ray"]
+
+
+@attrs.frozen
+class SearchContext:
+    """What produced a result, so ``refit`` and exports can reuse the search's settings."""
+
+    grid: GridFunction
+    settings: dict[str, Any]
+
+
+def _positive(name: str, value: Any, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        extra = " or None" if allow_none else ""
+        raise GridSpecError(f"{name} must be a positive integer{extra} (got {name}={value!r})")
+
+
+def _resolve_objective(objective: str | None, direction: str | None, has_val: bool) -> tuple[str, str]:
+    if objective is None:
+        objective = "val_loss" if has_val else "loss"
+    if not isinstance(objective, str) or not objective:
+        raise GridSpecError(f"objective must be a Keras history key such as 'val_loss' (got {objective!r})")
+    if direction is None:
+        direction = "max" if is_maximised(objective) else "min"
+    if direction not in ("min", "max"):
+        raise GridSpecError(f"direction must be 'min' or 'max' (got direction={direction!r})")
+    if objective.startswith("val_") and not has_val:
+        raise GridSpecError(
+            f"objective {objective!r} needs validation data, and there is no @val_data factory; "
+            f"add one, pass val=<factory>, or use objective={objective.removeprefix('val_')!r}"
+        )
+    return objective, direction
+
+
+def search(
+    grid: GridFunction,
+    *,
+    epochs: int = 1,
+    steps_per_epoch: int | None = None,
+    validation_steps: int | None = None,
+    objective: str | None = None,
+    direction: Literal["min", "max"] | None = None,
+    strategy: StrategyName = "grid",
+    max_trials: int | None = None,
+    workers: int = 1,
+    executor: ExecutorName | None = None,
+    gpus: Sequence[int] | None = None,
+    distribute: Any = None,
+    seed: int = 0,
+    repeats: int = 1,
+    callbacks: Sequence[Any] = (),
+    storage: str | None = None,
+    resume: bool = True,
+    save_best: str | None = None,
+    tensorboard_dir: str | None = None,
+    train: Any = AUTO,
+    val: Any = AUTO,
+    verbose: int | bool | Callable[[Event], None] = 0,
+    cache_data: bool | int = True,
+    keras_verbose: int = 0,
+) -> SearchResult:
+    """Train the grid's combinations on the same data and compare them on ``objective``.
+
+    Returns a frozen ``SearchResult``. Raises ``GridSpecError`` for usage mistakes before
+    anything trains, and ``SearchError`` when every trial failed.
+    """
+    if not isinstance(grid, GridFunction):
+        raise GridSpecError(f"search() needs a function decorated with @grid (got {grid!r})")
+    _positive("epochs", epochs)
+    _positive("steps_per_epoch", steps_per_epoch, allow_none=True)
+    _positive("validation_steps", validation_steps, allow_none=True)
+    _positive("max_trials", max_trials, allow_none=True)
+    _positive("workers", workers)
+    _positive("repeats", repeats)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise GridSpecError(f"seed must be an integer (got seed={seed!r})")
+    if strategy not in STRATEGIES:
+        raise GridSpecError(
+            f"unknown strategy {strategy!r}; valid strategies: {', '.join(map(repr, STRATEGIES))}"
+        )
+    if executor is not None:
+        raise GridSpecError(f"unknown executor {executor!r}; valid executors: None (in-process)")
+    if workers != 1 or gpus:
+        raise GridSpecError("worker processes (workers > 1, gpus=) are not available in this version")
+    for name, value in (("storage", storage), ("save_best", save_best), ("tensorboard_dir", tensorboard_dir)):
+        if value is not None:
+            raise GridSpecError(f"{name}= is not available in this version")
+    if distribute is not None:
+        raise GridSpecError("distribute= is not available in this version")
+
+    space = grid.space
+    size = space.size
+    if size > MAX_UNCAPPED and max_trials is None:
+        raise GridSpecError(
+            f"{grid.fn.__qualname__}() has a grid of {size:,} combinations ({space.describe()}); "
+            f"more than {MAX_UNCAPPED:,} needs max_trials=N (and perhaps strategy='random'), "
+            f"or fewer values per axis"
+        )
+
+    registry = scan(_module_of(grid))
+    train_fn = registry.factory("train", train)
+    val_fn = registry.factory("val", val)
+    objective, direction = _resolve_objective(objective, direction, val_fn is not None)
+    cache_bytes = DEFAULT_CACHE_BYTES if cache_data is True else int(cache_data or 0)
+    settings = TrialSettings(
+        objective=objective,
+        direction=direction,
+        steps_per_epoch=steps_per_epoch,
+        validation_steps=validation_steps,
+        seed=seed,
+        repeats=repeats,
+        cache_bytes=cache_bytes,
+        keras_verbose=keras_verbose,
+    )
+    runner = TrialRunner(grid, train_fn, val_fn, settings, callbacks=callbacks, distribute=distribute)
+    plan = make_strategy(strategy, size=size, epochs=epochs, max_trials=max_trials, seed=seed)
+    report = reporter(verbose)
+    context = SearchContext(grid, {
+        "epochs": epochs, "steps_per_epoch": steps_per_epoch, "validation_steps": validation_steps,
+        "seed": seed, "train": train_fn, "val": val_fn, "objective": objective, "direction": direction,
+        "callbacks": tuple(callbacks), "cache_data": cache_data,
+    })
+
+    started = time.perf_counter()
+    executor_ = InProcessExecutor(runner)
+    loop = _Loop(space, plan, executor_, runner, report, direction)
+    if report:
+        report(SearchStarted(plan.total, size, objective, direction, strategy, space.describe()))
+    try:
+        trials = loop.run()
+    finally:
+        executor_.shutdown()
+    result = SearchResult(
+        trials=tuple(trials),
+        objective=objective,
+        direction=direction,
+        duration=time.perf_counter() - started,
+        axes=space.names,
+        context=context,
+    )
+    if report:
+        report(SearchFinished(result))
+    if trials and not result.completed and not result.pruned:
+        first = result.failed[0].error
+        raise SearchError(
+            f"all {len(result.failed)} trials failed; the first error (trial "
+            f"{result.failed[0].number}) was {first}",
+            first_error=first,
+        )
+    return result
+
+
+def _module_of(grid: GridFunction) -> Any:
+    import sys
+
+    module = sys.modules.get(grid.fn.__module__)
+    if module is None:
+        raise GridSpecError(f"the module of {grid.fn.__qualname__}() ({grid.fn.__module__}) is not imported")
+    return module
+
+
+class _Loop:
+    """Ask the strategy, submit to the executor, tell outcomes back; collect the trials."""
+
+    def __init__(self, space: Any, plan: Any, executor: Any, runner: TrialRunner,
+                 report: Callable[[Event], None] | None, direction: str) -> None:
+        self.space = space
+        self.plan = plan
+        self.executor = executor
+        self.runner = runner
+        self.report = report
+        self.direction = direction
+        self.trials: dict[int, Trial] = {}
+        self.position = 0
+        self.finished = 0
+        self.durations: list[float] = []
+        self.prepared = False
+
+    def _emit(self, event: Event) -> None:
+        if self.report is not None:
+            self.report(event)
+
+    def _submit(self, proposal: Proposal) -> concurrent.futures.Future[Trial]:
+        params = self.space[proposal.index]
+        if not self.prepared:
+            self.runner.prepare(params)
+            self.prepared = True
+        self.position += 1
+        task = TrialTask(proposal.number, params, proposal.epochs, proposal.start_epoch)
+        self._emit(TrialStarted(self.position, self.plan.total, task.number, params, task.epochs, task.start_epoch))
+        return self.executor.submit(task)
+
+    def _collect(self, proposal: Proposal, future: concurrent.futures.Future[Trial]) -> None:
+        exc = future.exception()
+        if exc is not None:
+            if isinstance(exc, GridSpecError) and not any(t.ok for t in self.trials.values()):
+                raise exc  # a mistake in the definition: stop before it repeats N times
+            task = TrialTask(proposal.number, self.space[proposal.index], proposal.epochs, proposal.start_epoch)
+            trial = failed_trial(task, exc, 0.0)
+        else:
+            trial = future.result()
+        self.trials[proposal.index] = trial
+        self.plan.tell(proposal, trial.score if trial.status is not TrialStatus.FAILED else None)
+        self.finished += 1
+        self.durations.append(trial.duration)
+        remaining = max(0, self.plan.total - self.finished)
+        eta = sum(self.durations) / len(self.durations) * remaining / self.executor.capacity
+        self._emit(TrialFinished(self.finished, self.plan.total, trial, eta))
+
+    def run(self) -> list[Trial]:
+        pending: dict[concurrent.futures.Future[Trial], Proposal] = {}
+        while True:
+            decision: Proposal | Decision = Decision.WAIT
+            if len(pending) < self.executor.capacity:
+                decision = self.plan.ask()
+            if isinstance(decision, Proposal):
+                pending[self._submit(decision)] = decision
+                continue
+            if not pending:
+                if decision is Decision.STOP:
+                    break
+                raise RuntimeError("strategy waits with no trial running")  # a strategy bug
+            done, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: pending[f].index):
+                self._collect(pending.pop(future), future)
+        return [self.trials[i] for i in sorted(self.trials)]

@@ -1,0 +1,58 @@
+"""The exception tree: every error gridspec raises on purpose.
+
+Owns nothing but the classes. Each class also subclasses the builtin a Python user would
+reach for first, so ``except ValueError`` keeps working around gridspec calls::
+
+    GridSpecError(ValueError)                  root; exit code 2 in the CLI
+    ├── GridError(GridSpecError, TypeError)    an invalid @grid or model function
+    ├── LookupFailed(GridSpecError, LookupError)
+    │                                          a target, module or data factory not found
+    ├── DataError(GridSpecError)               a factory produced unusable batches
+    ├── JournalError(GridSpecError)            a storage file that can't be used
+    └── SearchError(GridSpecError)             no trial completed; exit code 1
+
+Only the CLI catches them: it prints ``error: <message>`` and exits with ``exit_code``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DataError",
+    "GridError",
+    "GridSpecError",
+    "JournalError",
+    "LookupFailed",
+    "SearchError",
+]
+
+
+class GridSpecError(ValueError):
+    """A mistake in how gridspec was used; the message says what would be valid."""
+
+    exit_code: int = 2
+
+
+class GridError(GridSpecError, TypeError):
+    """An invalid grid declaration or model function, found as early as possible."""
+
+
+class LookupFailed(GridSpecError, LookupError):
+    """A target, module, grid or data factory that could not be found."""
+
+
+class DataError(GridSpecError):
+    """A data factory's output that can't be turned into training batches."""
+
+
+class JournalError(GridSpecError):
+    """A storage file that is not usable for this search."""
+
+
+class SearchError(GridSpecError):
+    """No trial of the search completed. ``first_error`` is the first failure's text."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, first_error: str | None = None) -> None:
+        super().__init__(message)
+        self.first_error = first_error

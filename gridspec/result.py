@@ -1,0 +1,301 @@
+"""The search's outcome: ``Trial``, ``TrialStatus`` and ``SearchResult``, and their exports.
+
+Owns the frozen records users get back, ranking and the leaderboard text. Values are plain
+data so a record can travel through a process boundary or a JSON journal and come back
+equal. Knows nothing of Keras, executors or how the trials were run.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+__all__ = ["SearchResult", "Trial", "TrialStatus", "better", "is_maximised"]
+
+_MAX_WORDS = ("acc", "auc", "precision", "recall", "f1", "fbeta", "iou", "r2", "score")
+
+
+def is_maximised(objective: str) -> bool:
+    """Default direction for a Keras history key: accuracy-like names are maximised."""
+    name = objective.lower().removeprefix("val_")
+    return any(word in name for word in _MAX_WORDS) and "loss" not in name
+
+
+def better(a: float, b: float, direction: str) -> bool:
+    """Whether score ``a`` beats score ``b`` (strictly)."""
+    return a > b if direction == "max" else a < b
+
+
+class TrialStatus(enum.Enum):
+    """What became of a trial. PRUNED trials stopped early on purpose (halving)."""
+
+    COMPLETE = "COMPLETE"
+    FAILED = "FAILED"
+    PRUNED = "PRUNED"
+
+    def __repr__(self) -> str:
+        return f"TrialStatus.{self.name}"
+
+
+def _float_list(values: Iterable[Any]) -> list[float]:
+    return [float(v) for v in values]
+
+
+@attrs.frozen
+class Trial:
+    """One combination's training run: its parameters, its curve, and its score."""
+
+    number: int  # 1-based position in grid order
+    params: dict[str, Any]
+    status: TrialStatus
+    score: float | None = None
+    history: dict[str, list[float]] = attrs.field(factory=dict)
+    best_epoch: int | None = None  # 1-based epoch the score comes from
+    epochs: int = 0  # epochs actually trained
+    duration: float = 0.0  # seconds
+    error: str | None = None  # "ExceptionType: message"
+    traceback: str | None = attrs.field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not TrialStatus.FAILED
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; ``Trial.from_dict`` reads it back."""
+        return {
+            "number": self.number,
+            "params": self.params,
+            "status": self.status.value,
+            "score": self.score,
+            "history": self.history,
+            "best_epoch": self.best_epoch,
+            "epochs": self.epochs,
+            "duration": self.duration,
+            "error": self.error,
+            "traceback": self.traceback,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Trial:
+        return cls(
+            number=int(data["number"]),
+            params=dict(data["params"]),
+            status=TrialStatus(data["status"]),
+            score=None if data.get("score") is None else float(data["score"]),
+            history={k: _float_list(v) for k, v in (data.get("history") or {}).items()},
+            best_epoch=data.get("best_epoch"),
+            epochs=int(data.get("epochs") or 0),
+            duration=float(data.get("duration") or 0.0),
+            error=data.get("error"),
+            traceback=data.get("traceback"),
+        )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, type):
+        return f"{value.__module__}.{value.__qualname__}"
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return repr(value)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, type):
+        return value.__name__
+    if callable(value) and hasattr(value, "__name__"):
+        return value.__name__
+    return repr(value)
+
+
+def _fmt_score(score: float | None) -> str:
+    if score is None:
+        return "-"
+    return f"{score:.6g}"
+
+
+@attrs.frozen
+class SearchResult:
+    """Every trial of a search, in trial-number order, and how they compare."""
+
+    trials: tuple[Trial, ...] = attrs.field(converter=lambda ts: tuple(sorted(ts, key=lambda t: t.number)))
+    objective: str
+    direction: str  # "min" | "max"
+    duration: float = 0.0
+    axes: tuple[str, ...] = ()
+    # What ran the search (the grid function and settings), for refit; not part of equality.
+    context: Any = attrs.field(default=None, eq=False, repr=False)
+
+    # -- selection -------------------------------------------------------------------------
+    @property
+    def completed(self) -> tuple[Trial, ...]:
+        return tuple(t for t in self.trials if t.status is TrialStatus.COMPLETE)
+
+    @property
+    def failed(self) -> tuple[Trial, ...]:
+        return tuple(t for t in self.trials if t.status is TrialStatus.FAILED)
+
+    @property
+    def pruned(self) -> tuple[Trial, ...]:
+        return tuple(t for t in self.trials if t.status is TrialStatus.PRUNED)
+
+    def ranked(self) -> list[Trial]:
+        """Scored trials best first: COMPLETE ones, then PRUNED ones; ties by number."""
+        sign = -1.0 if self.direction == "max" else 1.0
+
+        def key(t: Trial) -> tuple[int, float, int]:
+            assert t.score is not None
+            return (0 if t.status is TrialStatus.COMPLETE else 1, sign * t.score, t.number)
+
+        return sorted((t for t in self.trials if t.ok and t.score is not None), key=key)
+
+    @property
+    def best(self) -> Trial:
+        """The best COMPLETE trial; ``SearchError`` if none completed."""
+        ranked = [t for t in self.ranked() if t.status is TrialStatus.COMPLETE]
+        if not ranked:
+            from gridspec.errors import SearchError
+
+            first = self.failed[0].error if self.failed else None
+            raise SearchError(
+                f"no trial completed, so there is no best trial"
+                + (f"; the first error was {first}" if first else ""),
+                first_error=first,
+            )
+        return ranked[0]
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return dict(self.best.params)
+
+    @property
+    def best_score(self) -> float:
+        score = self.best.score
+        assert score is not None
+        return score
+
+    # -- exports ---------------------------------------------------------------------------
+    def to_records(self) -> list[dict[str, Any]]:
+        """One flat row per trial, in trial-number order (scikit-learn's ``cv_results_`` habit)."""
+        ranks = {t.number: i for i, t in enumerate(self.ranked(), start=1)}
+        axes = self.axes or tuple(dict.fromkeys(k for t in self.trials for k in t.params))
+        history_keys = list(dict.fromkeys(k for t in self.trials for k in t.history))
+        rows = []
+        for t in self.trials:
+            row: dict[str, Any] = {"number": t.number, "status": t.status.value, "params": t.params}
+            for axis in axes:
+                row[f"param_{axis}"] = t.params.get(axis)
+            row.update(
+                score=t.score,
+                rank=ranks.get(t.number),
+                best_epoch=t.best_epoch,
+                epochs=t.epochs,
+                fit_time=t.duration,
+            )
+            for key in history_keys:
+                values = t.history.get(key)
+                row[key] = values[-1] if values else None
+            row["error"] = t.error
+            rows.append(row)
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "objective": self.objective,
+            "direction": self.direction,
+            "duration": self.duration,
+            "axes": list(self.axes),
+            "best_params": self.best_params if self.completed else None,
+            "best_score": self.best_score if self.completed else None,
+            "trials": [t.to_dict() for t in self.trials],
+        }
+
+    def to_json(self, path: str | None = None) -> str:
+        """The whole result as JSON (non-JSON axis values are written as their repr)."""
+        text = json.dumps(self.to_dict(), indent=2, default=_json_default, allow_nan=True)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+        return text
+
+    def to_csv(self, path: str | None = None) -> str:
+        """The records as CSV; ``params`` (a dict) is left out in favour of ``param_*``."""
+        rows = self.to_records()
+        fields = [k for k in (rows[0] if rows else {"number": None}) if k != "params"]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (_short(v) if k.startswith("param_") else v) for k, v in row.items()})
+        text = buffer.getvalue()
+        if path is not None:
+            with open(path, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+        return text
+
+    def to_dataframe(self) -> Any:
+        """The records as a ``pandas.DataFrame`` (needs pandas: ``pip install "gridspec[pandas]"``)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError(
+                'SearchResult.to_dataframe() needs pandas; install it with pip install "gridspec[pandas]"'
+            ) from None
+        return pd.DataFrame.from_records(self.to_records()).set_index("number")
+
+    # -- text ------------------------------------------------------------------------------
+    def leaderboard(self, top: int | None = 10) -> str:
+        """A plain-text table of the best trials, readable in a terminal and a log file."""
+        ranked = self.ranked()
+        shown = ranked if top is None else ranked[:top]
+        header = f"{'rank':>4}  {'trial':>5}  {self.objective:>12}  {'epoch':>5}  params"
+        lines = [header]
+        for rank, t in enumerate(shown, start=1):
+            params = ", ".join(f"{k}={_short(v)}" for k, v in t.params.items())
+            tag = "" if t.status is TrialStatus.COMPLETE else f"  ({t.status.value.lower()})"
+            lines.append(
+                f"{rank:>4}  {t.number:>5}  {_fmt_score(t.score):>12}  {t.best_epoch or '-':>5}  {params}{tag}"
+            )
+        if len(ranked) > len(shown):
+            lines.append(f"   … {len(ranked) - len(shown)} more")
+        return "\n".join(lines)
+
+    def summary(self) -> str:
+        counts = f"{len(self.completed)} complete, {len(self.failed)} failed"
+        if self.pruned:
+            counts += f", {len(self.pruned)} pruned"
+        return (
+            f"{len(self.trials)} trials ({counts}) in {self.duration:.1f}s; "
+            f"objective {self.objective} ({self.direction})"
+        )
+
+    def __str__(self) -> str:
+        parts = [self.summary(), self.leaderboard()]
+        if self.completed:
+            parts.append(f"Best params found: {self.best_params!r}")
+        for t in self.failed[:3]:
+            parts.append(f"trial {t.number} failed: {t.error}")
+        return "\n".join(parts)
+
+
+def finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def best_of(values: Sequence[float], direction: str) -> tuple[float, int] | None:
+    """The best finite value of a curve and its 1-based position, or None if none is finite."""
+    best: tuple[float, int] | None = None
+    for i, v in enumerate(values, start=1):
+        if not finite(v):
+            continue
+        if best is None or better(v, best[0], direction):
+            best = (v, i)
+    return best

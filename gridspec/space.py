@@ -1,0 +1,140 @@
+"""The search space: named axes of candidate values, and index <-> combination.
+
+Owns combination order (``itertools.product`` over the axes in declaration order, the last
+axis varying fastest) and the mapping between a 0-based index and its combination. The
+space is never materialised, so a grid of 10**8 combinations costs nothing until trials run.
+Knows nothing of Keras, strategies or trials.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import attrs
+
+from gridspec.errors import GridError
+
+__all__ = ["Axis", "Space", "plain"]
+
+
+def plain(value: Any) -> Any:
+    """Turn numpy scalars (and arrays of them) into plain Python values.
+
+    Why: ``repr(best_params)`` must read back with ``ast.literal_eval``, and
+    ``np.float64(0.1)`` reprs as ``np.float64(0.1)`` under numpy 2.
+    """
+    module = type(value).__module__
+    if module == "numpy":
+        if hasattr(value, "tolist"):
+            return value.tolist()
+        if hasattr(value, "item"):
+            return value.item()
+    return value
+
+
+def _describe(value: Any) -> str:
+    kind = type(value).__name__
+    article = "an" if kind[:1].lower() in "aeiou" else "a"
+    return f"{article} {kind}"
+
+
+def _candidates(name: str, values: Any) -> tuple[Any, ...]:
+    if isinstance(values, (str, bytes)) or isinstance(values, Mapping) or not isinstance(
+        values, Iterable
+    ):
+        raise GridError(
+            f"grid axis {name!r} must be a list of candidate values, such as "
+            f"{name}=[{values!r}] (got {name}={values!r}, {_describe(values)})"
+        )
+    if isinstance(values, Iterator):
+        raise GridError(
+            f"grid axis {name!r} must be a finite list of candidate values, not an "
+            f"iterator that can be read only once (got {_describe(values)}); "
+            f"write {name}=list(...)"
+        )
+    items = tuple(plain(v) for v in values)
+    if not items:
+        raise GridError(
+            f"grid axis {name!r} is empty; give it at least one candidate value, "
+            f"such as {name}=[...]"
+        )
+    return items
+
+
+@attrs.frozen
+class Axis:
+    """One named hyperparameter and its candidate values, in the order written."""
+
+    name: str
+    values: tuple[Any, ...]
+
+    @classmethod
+    def from_user(cls, name: str, values: Any) -> Axis:
+        """Validate what the user wrote in ``@grid(name=values)``."""
+        return cls(name, _candidates(name, values))
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@attrs.frozen
+class Space:
+    """The cartesian product of the axes, indexed lazily."""
+
+    axes: tuple[Axis, ...]
+
+    @classmethod
+    def from_dict(cls, axes: Mapping[str, Any]) -> Space:
+        if not axes:
+            raise GridError(
+                "@grid() needs at least one axis, such as @grid(lr=[0.001, 0.0005])"
+            )
+        return cls(tuple(Axis.from_user(name, values) for name, values in axes.items()))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(axis.name for axis in self.axes)
+
+    @property
+    def size(self) -> int:
+        """Number of combinations (may exceed ``sys.maxsize``, unlike ``len``)."""
+        return math.prod(len(axis) for axis in self.axes)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        size = self.size
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise TypeError(f"space indices must be integers (got {index!r})")
+        if index < 0:
+            index += size
+        if not 0 <= index < size:
+            raise IndexError(f"combination index {index} out of range for a space of {size}")
+        combination: dict[str, Any] = {}
+        for axis in reversed(self.axes):
+            index, position = divmod(index, len(axis))
+            combination[axis.name] = axis.values[position]
+        return {name: combination[name] for name in self.names}
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for index in range(self.size):
+            yield self[index]
+
+    def index(self, params: Mapping[str, Any]) -> int:
+        """The 0-based index of a combination (inverse of ``space[i]``)."""
+        index = 0
+        for axis in self.axes:
+            try:
+                position = axis.values.index(params[axis.name])
+            except (KeyError, ValueError):
+                raise KeyError(f"{params!r} is not a combination of this space") from None
+            index = index * len(axis) + position
+        return index
+
+    def describe(self) -> str:
+        """``lr (2) x act_in (3) = 6 combinations``: the shape of the grid in one line."""
+        shape = " x ".join(f"{axis.name} ({len(axis)})" for axis in self.axes)
+        return f"{shape} = {self.size:,} combinations"
