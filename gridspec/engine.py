@@ -16,11 +16,13 @@ import attrs
 
 from gridspec.decorators import GridFunction
 from gridspec.errors import GridSpecError, SearchError
-from gridspec.executors import InProcessExecutor
+from gridspec.distribute import check_distribute
+from gridspec.executors import check_executor, make_executor
 from gridspec.progress import Event, Note, SearchFinished, SearchStarted, TrialFinished, TrialStarted, reporter
 from gridspec.registry import AUTO, scan
 from gridspec.result import SearchResult, Trial, TrialStatus, is_maximised
 from gridspec.strategies import STRATEGIES, Decision, Proposal, make_strategy
+from gridspec.runspec import RunSpec
 from gridspec.trial import TrialRunner, TrialSettings, TrialTask, failed_trial
 from gridspec.data import DEFAULT_CACHE_BYTES
 
@@ -111,15 +113,11 @@ def search(
         raise GridSpecError(
             f"unknown strategy {strategy!r}; valid strategies: {', '.join(map(repr, STRATEGIES))}"
         )
-    if executor is not None:
-        raise GridSpecError(f"unknown executor {executor!r}; valid executors: None (in-process)")
-    if workers != 1 or gpus:
-        raise GridSpecError("worker processes (workers > 1, gpus=) are not available in this version")
+    check_executor(executor, workers, gpus)
+    check_distribute(distribute)
     for name, value in (("storage", storage), ("save_best", save_best), ("tensorboard_dir", tensorboard_dir)):
         if value is not None:
             raise GridSpecError(f"{name}= is not available in this version")
-    if distribute is not None:
-        raise GridSpecError("distribute= is not available in this version")
 
     space = grid.space
     size = space.size
@@ -155,14 +153,17 @@ def search(
     })
 
     started = time.perf_counter()
-    executor_ = InProcessExecutor(runner)
+    executor_ = make_executor(executor, workers, gpus, runner, lambda: RunSpec.from_search(
+        grid, train_fn, val_fn, settings, callbacks=callbacks, distribute=distribute))
     loop = _Loop(space, plan, executor_, runner, report, direction)
     if report:
         report(SearchStarted(plan.total, size, objective, direction, strategy, space.describe()))
     try:
         trials = loop.run()
-    finally:
-        executor_.shutdown()
+    except BaseException:
+        executor_.shutdown(cancel=True)  # Ctrl-C or a user mistake: stop the workers now
+        raise
+    executor_.shutdown()
     result = SearchResult(
         trials=tuple(trials),
         objective=objective,

@@ -203,6 +203,10 @@ class TrialRunner:
         assert train is not None
         batch_size = int(task.params.get("batch_size", DEFAULT_ARRAY_BATCH_SIZE))
         if self.distribute is not None:
+            if isinstance(self.distribute, str):  # "mirrored": made where the trial runs
+                from gridspec.distribute import make_distribute
+
+                self.distribute = make_distribute(self.distribute)
             with self.distribute.scope():
                 model = self._build(task.params)
         else:

@@ -1,0 +1,350 @@
+"""Local worker processes: ``workers=N``, ``gpus=[0, 1]``, ``executor="process"``.
+
+Each worker is a *spawned* process (never forked: the parent may have TensorFlow loaded)
+that imports the user's module once, from a ``RunSpec``, and then runs many trials. The
+parent keeps one thread per worker slot that hands the slot's process one ``TrialTask`` at
+a time over a pipe and resolves the task's future with the ``Trial`` that comes back; the
+parent alone reports results (and writes any journal).
+
+- Threads: a worker gets ``cores // workers`` intra- and inter-op threads (at least 1), so
+  workers x threads <= cores.
+- GPUs: with ``gpus=[0, 1]`` worker ``i`` sees only ``gpus[i % len(gpus)]`` through
+  ``CUDA_VISIBLE_DEVICES``; without ``gpus=`` every worker gets ``TF_FORCE_GPU_ALLOW_GROWTH``
+  so that several workers can share a GPU.
+- Crashes: a worker that dies mid-trial (segfault, ``os._exit``, OOM-kill) turns that trial
+  into a FAILED trial naming the exit code, and the slot starts a fresh worker.
+- Memory: TensorFlow grows a process's resident memory by a few MiB per model however it is
+  cleaned up, so a worker retires when its memory has grown by ``RECYCLE_GROWTH`` since its
+  first trial (or after ``GRIDSPEC_WORKER_MAX_TRIALS`` trials); its replacement is started
+  ahead of time, while the old one finishes its last trials.
+- Ctrl-C: workers ignore SIGINT; the parent's ``shutdown(cancel=True)`` stops them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from gridspec.errors import GridSpecError
+from gridspec.result import Trial
+from gridspec.runspec import RunSpec
+from gridspec.trial import TrialTask, failed_trial
+
+__all__ = ["ProcessExecutor", "WorkerCrashed", "available_cores", "worker_environment"]
+
+_STOP = None
+RECYCLE_GROWTH = 0.10  # retire a worker whose RSS grew 10 % past its RSS after its 1st trial
+RECYCLE_MIN_TRIALS = 4  # ... but not before it ran this many trials
+_ENV_LOCK = threading.Lock()
+
+
+class WorkerCrashed(RuntimeError):
+    """A worker process died while running a trial."""
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def worker_environment(
+    slot: int, workers: int, gpus: Sequence[int] | None = None, cores: int | None = None,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment variables worker ``slot`` (0-based) of ``workers`` starts with."""
+    base = os.environ if base is None else base
+    cores = available_cores() if cores is None else cores
+    threads = str(max(1, cores // workers))
+    env = {
+        "TF_NUM_INTRAOP_THREADS": threads,
+        "TF_NUM_INTEROP_THREADS": threads,
+        "OMP_NUM_THREADS": threads,
+        "TF_CPP_MIN_LOG_LEVEL": base.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        "GRIDSPEC_WORKER": str(slot),
+    }
+    if gpus:
+        env["CUDA_VISIBLE_DEVICES"] = str(gpus[slot % len(gpus)])
+    if "TF_FORCE_GPU_ALLOW_GROWTH" not in base:
+        env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
+    return env
+
+
+def _rss_mib() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:  # not on Linux: peak RSS is the best we have
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _worker_main(conn: Any, spec: RunSpec, env: dict[str, str]) -> None:
+    """A worker: set threads, import the user's module once, then run trials until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
+    os.environ.update(env)
+    try:
+        import tensorflow as tf
+
+        threads = int(env["TF_NUM_INTRAOP_THREADS"])
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        runner = spec.runner()
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
+        conn.send(("init_error", _portable(exc)))
+        return
+    conn.send(("ready", os.getpid(), {k: os.environ.get(k) for k in env}))
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent went away
+        if task is _STOP:
+            return
+        try:
+            reply: tuple[Any, ...] = ("ok", runner.run(task), _rss_mib())
+        except Exception as exc:  # a user mistake (GridSpecError): the parent decides
+            reply = ("error", _portable(exc), _rss_mib())
+        conn.send(reply)
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The exception itself if it survives pickling, else a ``GridSpecError`` with its text."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+        if isinstance(exc, GridSpecError):
+            return exc
+    except Exception:
+        pass
+    return GridSpecError(f"worker process could not load the search: {type(exc).__name__}: {exc}")
+
+
+class _Worker:
+    """One spawned process and the parent's end of its pipe."""
+
+    def __init__(self, ctx: Any, spec: RunSpec, env: dict[str, str]) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child, spec, env), daemon=True,
+                                   name=f"gridspec-worker-{env['GRIDSPEC_WORKER']}")
+        with _ENV_LOCK:  # the child's interpreter starts with these (before any import)
+            saved = {k: os.environ.get(k) for k in env}
+            os.environ.update(env)
+            try:
+                self.process.start()
+            finally:
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+        child.close()
+        self.pid: int | None = None
+        self.env: dict[str, str | None] = {}
+        self.ready = False
+        self.trials = 0
+        self.first_rss: float | None = None
+        self.rss: float | None = None
+
+    def wait_ready(self) -> None:
+        if self.ready:
+            return
+        try:
+            message = self.conn.recv()
+        except (EOFError, OSError):
+            self.process.join()
+            raise GridSpecError(
+                f"a worker process exited with code {self.process.exitcode} while importing the "
+                f"search; run it with workers=1 to see the error"
+            ) from None
+        if message[0] == "init_error":
+            self.close()
+            raise message[1]
+        _, self.pid, self.env = message
+        self.ready = True
+
+    def should_retire(self, max_trials: int) -> bool:
+        if max_trials and self.trials >= max_trials:
+            return True
+        if self.first_rss is None or self.rss is None or self.trials < RECYCLE_MIN_TRIALS:
+            return False
+        return self.rss > self.first_rss * (1 + RECYCLE_GROWTH)
+
+    def nearly_retiring(self, max_trials: int) -> bool:
+        if max_trials and self.trials >= max_trials - 2:
+            return True
+        if self.first_rss is None or self.rss is None:
+            return False
+        return self.rss > self.first_rss * (1 + RECYCLE_GROWTH * 0.6)
+
+    def close(self, kill: bool = False) -> None:
+        if kill:
+            self.process.kill()
+        else:
+            try:
+                self.conn.send(_STOP)
+            except (OSError, ValueError):
+                pass
+        self.process.join(timeout=None if kill else 30)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+
+def _exit_text(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class ProcessExecutor:
+    """``workers`` spawned processes, each running one trial at a time."""
+
+    def __init__(self, spec: RunSpec, workers: int = 1, gpus: Sequence[int] | None = None,
+                 max_trials_per_worker: int | None = None) -> None:
+        self.spec = spec
+        self.workers = workers
+        self.gpus = list(gpus) if gpus else None
+        if max_trials_per_worker is None:
+            max_trials_per_worker = int(os.environ.get("GRIDSPEC_WORKER_MAX_TRIALS", "0") or 0)
+        self.max_trials = max_trials_per_worker
+        self._ctx = multiprocessing.get_context("spawn")
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._closed = False
+        self._lock = threading.Lock()
+        self._live: set[_Worker] = set()
+        self.info: list[dict[str, Any]] = []  # one entry per started worker: pid, env
+        self.dispatch: list[float] = []  # per trial: send-to-result seconds minus the trial's own
+        self._envs = [worker_environment(i, workers, self.gpus) for i in range(workers)]
+        self._threads = [
+            threading.Thread(target=self._slot, args=(i,), daemon=True, name=f"gridspec-slot-{i}")
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def capacity(self) -> int:
+        return self.workers
+
+    def submit(self, task: TrialTask) -> Future[Trial]:
+        if self._closed:
+            raise RuntimeError("submit() after shutdown()")
+        future: Future[Trial] = Future()
+        self._queue.put((task, future, time.perf_counter()))
+        return future
+
+    # -- the slot threads --------------------------------------------------------------------
+    def _start(self, slot: int) -> _Worker:
+        worker = _Worker(self._ctx, self.spec, self._envs[slot])
+        with self._lock:
+            self._live.add(worker)
+        return worker
+
+    def _retire(self, worker: _Worker, kill: bool = False) -> None:
+        with self._lock:
+            self._live.discard(worker)
+        worker.close(kill=kill)
+
+    def _slot(self, slot: int) -> None:
+        worker: _Worker | None = self._start(slot)
+        spare: _Worker | None = None
+        init_error: BaseException | None = None
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _STOP:
+                    return
+                task, future, _ = item
+                if not future.set_running_or_notify_cancel():
+                    continue
+                if init_error is not None:
+                    future.set_exception(init_error)
+                    continue
+                try:
+                    if worker is None:
+                        worker, spare = spare or self._start(slot), None
+                    worker.wait_ready()
+                except BaseException as exc:  # noqa: BLE001 - the user's module failed to load
+                    init_error = exc
+                    worker = None
+                    future.set_exception(exc)
+                    continue
+                if worker.trials == 0:
+                    self.info.append({"slot": slot, "pid": worker.pid, "env": worker.env})
+                if spare is None and worker.nearly_retiring(self.max_trials):
+                    spare = self._start(slot)  # imports TensorFlow while this one still trains
+                outcome = self._run(worker, task, future)
+                if outcome == "crashed" or self._closed:
+                    self._retire(worker, kill=True)
+                    worker = None
+                elif worker.should_retire(self.max_trials):
+                    self._retire(worker)
+                    worker = None
+        finally:
+            for leftover in (worker, spare):
+                if leftover is not None:
+                    self._retire(leftover, kill=self._closed)
+
+    def _run(self, worker: _Worker, task: TrialTask, future: Future[Trial]) -> str:
+        started = time.perf_counter()
+        try:
+            worker.conn.send(task)
+            message = worker.conn.recv()
+        except (EOFError, OSError):
+            worker.process.join(timeout=5)
+            if self._closed:
+                future.cancel() or future.set_exception(KeyboardInterrupt())
+                return "crashed"
+            error = WorkerCrashed(
+                f"worker process {worker.pid} died while running trial {task.number} "
+                f"({_exit_text(worker.process.exitcode)}); a fresh worker runs the next trials"
+            )
+            future.set_result(failed_trial(task, error, time.perf_counter() - started))
+            return "crashed"
+        kind, payload, rss = message
+        worker.trials += 1
+        worker.rss = rss
+        if worker.first_rss is None:
+            worker.first_rss = rss
+        if kind == "ok":
+            self.dispatch.append(time.perf_counter() - started - payload.duration)
+            future.set_result(payload)
+        else:
+            future.set_exception(payload)
+        return kind
+
+    def shutdown(self, cancel: bool = False) -> None:
+        """Stop the workers: after their current trial, or at once with ``cancel=True``."""
+        if cancel:
+            self._closed = True
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not _STOP:
+                    item[1].cancel()
+            with self._lock:
+                live = list(self._live)
+            for worker in live:  # unblocks the slot threads waiting on a trial
+                worker.process.kill()
+        for _ in self._threads:
+            self._queue.put(_STOP)
+        for thread in self._threads:
+            thread.join(timeout=60)
+        self._closed = True
