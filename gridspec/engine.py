@@ -154,6 +154,7 @@ def search(
         "callbacks": tuple(callbacks), "cache_data": cache_data,
     })
 
+    runner.prepare(space[0])  # probe the data: its mistakes surface before anything trains
     started = time.perf_counter()
     executor_ = InProcessExecutor(runner)
     loop = _Loop(space, plan, executor_, runner, report, direction)
@@ -207,7 +208,6 @@ class _Loop:
         self.position = 0
         self.finished = 0
         self.durations: list[float] = []
-        self.prepared = False
 
     def _emit(self, event: Event) -> None:
         if self.report is not None:
@@ -215,9 +215,6 @@ class _Loop:
 
     def _submit(self, proposal: Proposal) -> concurrent.futures.Future[Trial]:
         params = self.space[proposal.index]
-        if not self.prepared:
-            self.runner.prepare(params)
-            self.prepared = True
         self.position += 1
         task = TrialTask(proposal.number, params, proposal.epochs, proposal.start_epoch)
         self._emit(TrialStarted(self.position, self.plan.total, task.number, params, task.epochs, task.start_epoch))
