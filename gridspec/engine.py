@@ -152,6 +152,7 @@ def search(
         "callbacks": tuple(callbacks), "cache_data": cache_data,
     })
 
+    runner.prepare(space[0])  # probe the data: its mistakes surface before anything trains
     started = time.perf_counter()
     executor_ = make_executor(executor, workers, gpus, runner, lambda: RunSpec.from_search(
         grid, train_fn, val_fn, settings, callbacks=callbacks, distribute=distribute))
@@ -208,7 +209,6 @@ class _Loop:
         self.position = 0
         self.finished = 0
         self.durations: list[float] = []
-        self.prepared = False
 
     def _emit(self, event: Event) -> None:
         if self.report is not None:
@@ -216,9 +216,6 @@ class _Loop:
 
     def _submit(self, proposal: Proposal) -> concurrent.futures.Future[Trial]:
         params = self.space[proposal.index]
-        if not self.prepared:
-            self.runner.prepare(params)
-            self.prepared = True
         self.position += 1
         task = TrialTask(proposal.number, params, proposal.epochs, proposal.start_epoch)
         self._emit(TrialStarted(self.position, self.plan.total, task.number, params, task.epochs, task.start_epoch))
