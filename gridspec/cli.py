@@ -35,6 +35,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _gpu_list(text: str) -> list[int]:
+    try:
+        gpus = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        gpus = []
+    if not gpus or any(g < 0 for g in gpus):
+        raise argparse.ArgumentTypeError(f"must be GPU indices separated by commas, such as 0,1 (got {text!r})")
+    return gpus
+
+
 def _factory_choice(text: str) -> Any:
     return None if text.lower() == "none" else text
 
@@ -58,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--direction", choices=("min", "max"), help="min or max (default from the name)")
     run.add_argument("--strategy", default="grid", help="grid (default) or random")
     run.add_argument("--max-trials", type=_positive_int, help="train at most N combinations")
+    run.add_argument("--workers", type=_positive_int, default=1,
+                     help="trials at once, each in its own worker process (default 1: in-process)")
+    run.add_argument("--gpus", type=_gpu_list, metavar="0,1", help="one worker process per GPU")
+    run.add_argument("--executor", help="process: worker processes even for --workers 1")
+    run.add_argument("--distribute", help="mirrored: each trial trains on all local GPUs")
     run.add_argument("--seed", type=int, default=0, help="random state every trial starts from")
     run.add_argument("--repeats", type=_positive_int, default=1, help="train each combination N times")
     run.add_argument("--train", type=_factory_choice, help="name of the @train_data factory to use")
@@ -151,6 +166,10 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         direction=args.direction,
         strategy=args.strategy,
         max_trials=args.max_trials,
+        workers=args.workers,
+        gpus=args.gpus,
+        executor=args.executor,
+        distribute=args.distribute,
         seed=args.seed,
         repeats=args.repeats,
         train=AUTO if args.train is None else args.train,
