@@ -167,7 +167,7 @@ MIRRORED = textwrap.dedent('''
             strategy = self.model.distribute_strategy
             seen["replicas"] = strategy.num_replicas_in_sync
             seen["devices"] = sorted(strategy.extended.worker_devices)
-            seen["kernel"] = sorted(v.device for v in self.model.weights[0].values)
+            seen["kernel"] = sorted(v.device for v in getattr(self.model.weights[0].value, "values", [self.model.weights[0].value]))
 
     settings = dict(epochs=2, steps_per_epoch=3, validation_steps=2)
     mirrored = workers_grid.build.search(distribute="mirrored", callbacks=[Replicas()], **settings)
