@@ -95,6 +95,7 @@ def test_gpus_pin_one_worker_per_gpu(tmp_path):
     ([3], 1, ["3"]),
     ([0, 1], 4, ["0", "1", "0", "1"]),  # more workers than GPUs: round-robin
     ([2, 5, 7], 3, ["2", "5", "7"]),
+    ([0, 1, 2, 3], 2, ["0,2", "1,3"]),  # fewer workers than GPUs: a share each (for mirrored)
 ])
 def test_worker_environment_pins_cuda_visible_devices(gpus, slots, expected):
     envs = [worker_environment(i, slots, gpus, cores=8, base={}) for i in range(slots)]

@@ -9,7 +9,7 @@ parent alone reports results (and writes any journal).
 - Threads: a worker gets ``cores // workers`` intra- and inter-op threads (at least 1), so
   workers x threads <= cores.
 - GPUs: with ``gpus=[0, 1]`` worker ``i`` sees only ``gpus[i % len(gpus)]`` through
-  ``CUDA_VISIBLE_DEVICES``; without ``gpus=`` every worker gets ``TF_FORCE_GPU_ALLOW_GROWTH``
+  ``CUDA_VISIBLE_DEVICES`` (with fewer workers than GPUs, ``gpus[i::workers]``); without ``gpus=`` every worker gets ``TF_FORCE_GPU_ALLOW_GROWTH``
   so that several workers can share a GPU.
 - Crashes: a worker that dies mid-trial (segfault, ``os._exit``, OOM-kill) turns that trial
   into a FAILED trial naming the exit code, and the slot starts a fresh worker.
@@ -71,8 +71,9 @@ def worker_environment(
         "TF_CPP_MIN_LOG_LEVEL": base.get("TF_CPP_MIN_LOG_LEVEL", "2"),
         "GRIDSPEC_WORKER": str(slot),
     }
-    if gpus:
-        env["CUDA_VISIBLE_DEVICES"] = str(gpus[slot % len(gpus)])
+    if gpus:  # one GPU per worker (round-robin); fewer workers than GPUs: a share each
+        mine = gpus[slot::workers] if workers < len(gpus) else [gpus[slot % len(gpus)]]
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, mine))
     if "TF_FORCE_GPU_ALLOW_GROWTH" not in base:
         env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
     return env
