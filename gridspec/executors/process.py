@@ -41,7 +41,7 @@ __all__ = ["ProcessExecutor", "WorkerCrashed", "available_cores", "worker_enviro
 
 _STOP = None
 RECYCLE_GROWTH = 0.10  # retire a worker whose RSS grew 10 % past its RSS after its 1st trial
-RECYCLE_MIN_TRIALS = 4  # ... but not before it ran this many trials
+RECYCLE_MIN_TRIALS = 8  # ... but not before it ran this many (a start-up costs seconds)
 _ENV_LOCK = threading.Lock()
 
 
@@ -184,7 +184,7 @@ class _Worker:
     def nearly_retiring(self, max_trials: int) -> bool:
         if max_trials and self.trials >= max_trials - 2:
             return True
-        if self.first_rss is None or self.rss is None:
+        if self.first_rss is None or self.rss is None or self.trials < RECYCLE_MIN_TRIALS - 2:
             return False
         return self.rss > self.first_rss * (1 + RECYCLE_GROWTH * 0.6)
 
