@@ -189,3 +189,21 @@ def test_mirrored_trial_trains_on_both_devices_and_scores_like_one():
                                       "/job:localhost/replica:0/task:0/device:CPU:1"]
     assert len(out["seen"]["kernel"]) == 2
     assert out["mirrored"] == pytest.approx(out["single"], rel=1e-3)
+
+
+# -- the command line --------------------------------------------------------------------------
+def test_cli_refuses_a_bad_gpu_list():
+    from conftest import run_cli
+
+    done = run_cli("run", "examples/seed_grid.py:build", "--gpus", "zero,one")
+    assert done.returncode == 2
+    assert "GPU indices separated by commas, such as 0,1" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_cli_refuses_an_unknown_executor():
+    from conftest import run_cli
+
+    done = run_cli("run", "examples/seed_grid.py:build", "--steps-per-epoch", "2", "--executor", "dask")
+    assert done.returncode == 2
+    assert "unknown executor 'dask'" in done.stderr and "Traceback" not in done.stderr
