@@ -188,10 +188,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--json", help="write every run and the summary here")
+    parser.add_argument("--from-log", metavar="TXT", help="summarise the run lines of an earlier run's output")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_variant(args.one), default=str))
+        return
+    if args.from_log:
+        logged: dict[str, list[dict]] = {}
+        for line in Path(args.from_log).read_text().splitlines():
+            if line.startswith("round "):
+                _, _, variant, run = line.split(maxsplit=3)
+                logged.setdefault(variant, []).append(json.loads(run))
+        print_table(summarise(logged))
         return
     variants = args.variants.split(",")
     machine = {"python": platform.python_version(), "machine": platform.machine(),
