@@ -80,8 +80,8 @@ def run_gridspec(**settings) -> dict:
     marks = {}
 
     def events(event):
-        if type(event).__name__ == "TrialFinished" and event.finished in MARKS:
-            marks[event.finished] = tree()
+        if type(event).__name__ == "TrialFinished" and event.position in MARKS:
+            marks[event.position] = tree()
 
     started = time.perf_counter()
     tiny_grid.build.search(epochs=1, steps_per_epoch=2, verbose=events, **settings)
