@@ -232,7 +232,10 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
             summary[variant] = {"error": results[0].get("error") if results else "not run"}
             continue
         wall = statistics.median(r["wall"] for r in ok)
+        paired = [r["wall"] / b["wall"] for r, b in zip(results, runs.get("loop", []))
+                  if "wall" in r and "wall" in b]  # same round: the load drifts less
         row = {"wall": wall, "ratio": wall / base if base else None, "runs": len(ok),
+               "paired_ratio": statistics.median(paired) if paired else None,
                "best_params": ok[0]["best_params"], "best_score": ok[0]["best_score"]}
         if all("fit" in r for r in ok):
             row["outside_fit_per_trial"] = statistics.median((r["wall"] - r["fit"]) / r["trials"] for r in ok)
@@ -243,12 +246,14 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
 
 
 def print_table(summary: dict) -> None:
-    print(f"\n{'variant':20s} {'wall s':>8s} {'ratio':>6s} {'outside fit s/trial':>20s} {'dispatch s':>11s}  best")
+    """Medians; "ratio" divides medians, "paired" is the median of same-round ratios to the loop."""
+    print(f"\n{'variant':20s} {'wall s':>8s} {'ratio':>6s} {'paired':>7s} {'outside fit s/trial':>20s} {'dispatch s':>11s}  best")
     for variant, row in summary.items():
         if "error" in row:
             print(f"{variant:20s} error: {row['error']}")
             continue
         ratio = f"{row['ratio']:.2f}" if row["ratio"] else "-"
+        ratio += f" {row['paired_ratio']:7.2f}" if row.get("paired_ratio") else "       -"
         outside = f"{row['outside_fit_per_trial']:.3f}" if "outside_fit_per_trial" in row else "-"
         dispatch = f"{row['dispatch_per_trial']:.3f}" if "dispatch_per_trial" in row else "-"
         print(f"{variant:20s} {row['wall']:8.1f} {ratio:>6s} {outside:>20s} {dispatch:>11s}  "
