@@ -8,8 +8,11 @@ whoever asked for them. It never prints and never touches Keras itself (``trial`
 from __future__ import annotations
 
 import concurrent.futures
+import os
+import shutil
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -91,10 +94,16 @@ def search(
     verbose: int | bool | Callable[[Event], None] = 0,
     cache_data: bool | int = True,
     keras_verbose: int = 0,
+    eta: int = 3,
+    min_epochs: int | None = None,
+    address: str | None = None,
+    trial_resources: Mapping[str, float] | None = None,
 ) -> SearchResult:
     """Train the grid's combinations on the same data and compare them on ``objective``.
 
-    Returns a frozen ``SearchResult``. Raises ``GridSpecError`` for usage mistakes before
+    ``eta`` / ``min_epochs`` tune ``strategy="halving"``; ``address`` (a Ray cluster's) and
+    ``trial_resources`` (``{"num_cpus": 1, "num_gpus": 0}`` per trial) tune
+    ``executor="ray"``. Returns a frozen ``SearchResult``. Raises ``GridSpecError`` for usage mistakes before
     anything trains, and ``SearchError`` when every trial failed.
     """
     if not isinstance(grid, GridFunction):
@@ -111,8 +120,13 @@ def search(
         raise GridSpecError(
             f"unknown strategy {strategy!r}; valid strategies: {', '.join(map(repr, STRATEGIES))}"
         )
-    if executor is not None:
-        raise GridSpecError(f"unknown executor {executor!r}; valid executors: None (in-process)")
+    if executor not in (None, "ray"):
+        raise GridSpecError(f"unknown executor {executor!r}; valid executors: None (in-process), 'ray'")
+    if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
+        raise GridSpecError(f"eta must be an integer of at least 2, such as eta=3 (got eta={eta!r})")
+    _positive("min_epochs", min_epochs, allow_none=True)
+    if executor != "ray" and (address is not None or trial_resources is not None):
+        raise GridSpecError("address= and trial_resources= need executor='ray'")
     if workers != 1 or gpus:
         raise GridSpecError("worker processes (workers > 1, gpus=) are not available in this version")
     for name, value in (("storage", storage), ("save_best", save_best), ("tensorboard_dir", tensorboard_dir)):
@@ -144,9 +158,12 @@ def search(
         repeats=repeats,
         cache_bytes=cache_bytes,
         keras_verbose=keras_verbose,
+        checkpoint_dir=tempfile.mkdtemp(prefix="gridspec-halving-", dir=os.environ.get("GRIDSPEC_CHECKPOINT_DIR"))
+        if strategy == "halving" else None,
     )
     runner = TrialRunner(grid, train_fn, val_fn, settings, callbacks=callbacks, distribute=distribute)
-    plan = make_strategy(strategy, size=size, epochs=epochs, max_trials=max_trials, seed=seed)
+    options: dict[str, Any] = {"eta": eta, "min_epochs": min_epochs, "direction": direction} if strategy == "halving" else {}
+    plan = make_strategy(strategy, size=size, epochs=epochs, max_trials=max_trials, seed=seed, **options)
     report = reporter(verbose)
     context = SearchContext(grid, {
         "epochs": epochs, "steps_per_epoch": steps_per_epoch, "validation_steps": validation_steps,
@@ -155,7 +172,13 @@ def search(
     })
 
     started = time.perf_counter()
-    executor_ = InProcessExecutor(runner)
+    if executor == "ray":
+        from gridspec.executors.ray import RayExecutor, RunSpec
+
+        executor_: Any = RayExecutor(RunSpec.of(grid, train_fn, val_fn, settings), address=address,
+                                     resources=trial_resources, callbacks=callbacks)
+    else:
+        executor_ = InProcessExecutor(runner)
     loop = _Loop(space, plan, executor_, runner, report, direction)
     if report:
         report(SearchStarted(plan.total, size, objective, direction, strategy, space.describe()))
@@ -163,6 +186,8 @@ def search(
         trials = loop.run()
     finally:
         executor_.shutdown()
+        if settings.checkpoint_dir is not None:
+            shutil.rmtree(settings.checkpoint_dir, ignore_errors=True)
     result = SearchResult(
         trials=tuple(trials),
         objective=objective,
@@ -208,6 +233,8 @@ class _Loop:
         self.finished = 0
         self.durations: list[float] = []
         self.prepared = False
+        self.started_in: dict[int, int] = {}  # rung -> trials submitted (halving counts per rung)
+        self.finished_in: dict[int, int] = {}
 
     def _emit(self, event: Event) -> None:
         if self.report is not None:
@@ -219,8 +246,10 @@ class _Loop:
             self.runner.prepare(params)
             self.prepared = True
         self.position += 1
+        self.started_in[proposal.rung] = self.started_in.get(proposal.rung, 0) + 1
         task = TrialTask(proposal.number, params, proposal.epochs, proposal.start_epoch)
-        self._emit(TrialStarted(self.position, self.plan.total, task.number, params, task.epochs, task.start_epoch))
+        position, total = self._progress(proposal, self.position, self.started_in)
+        self._emit(TrialStarted(position, total, task.number, params, task.epochs, task.start_epoch))
         return self.executor.submit(task)
 
     def _collect(self, proposal: Proposal, future: concurrent.futures.Future[Trial]) -> None:
@@ -235,10 +264,21 @@ class _Loop:
         self.trials[proposal.index] = trial
         self.plan.tell(proposal, trial.score if trial.status is not TrialStatus.FAILED else None)
         self.finished += 1
+        self.finished_in[proposal.rung] = self.finished_in.get(proposal.rung, 0) + 1
         self.durations.append(trial.duration)
-        remaining = max(0, self.plan.total - self.finished)
+        position, total = self._progress(proposal, self.finished, self.finished_in)
+        remaining = max(0, total - position)
         eta = sum(self.durations) / len(self.durations) * remaining / self.executor.capacity
-        self._emit(TrialFinished(self.finished, self.plan.total, trial, eta))
+        self._emit(TrialFinished(position, total, trial, eta))
+        for outcome in getattr(self.plan, "take_outcomes", list)():  # halving's rung lines
+            self._emit(Note(str(outcome)))
+
+    def _progress(self, proposal: Proposal, overall: int, per_rung: dict[int, int]) -> tuple[int, int]:
+        """"Model i of N": over the whole run, or within the rung for halving."""
+        rung_size = getattr(self.plan, "rung_size", None)
+        if rung_size is None:
+            return overall, self.plan.total
+        return per_rung[proposal.rung], rung_size(proposal.rung)
 
     def run(self) -> list[Trial]:
         pending: dict[concurrent.futures.Future[Trial], Proposal] = {}
@@ -256,4 +296,9 @@ class _Loop:
             done, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: pending[f].index):
                 self._collect(pending.pop(future), future)
-        return [self.trials[i] for i in sorted(self.trials)]
+        pruned = getattr(self.plan, "pruned", frozenset())
+        return [
+            attrs.evolve(t, status=TrialStatus.PRUNED)
+            if i in pruned and t.status is TrialStatus.COMPLETE else t
+            for i, t in sorted(self.trials.items())
+        ]

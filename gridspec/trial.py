@@ -11,7 +11,9 @@ strategy, the executor or the journal: it gets a ``TrialTask`` (plain data) and 
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
 import traceback as tb
 import warnings
@@ -57,6 +59,9 @@ class TrialSettings:
     repeats: int = 1
     cache_bytes: int = DEFAULT_CACHE_BYTES
     keras_verbose: int = 0
+    # Where a trial keeps its model after each run so a later task with start_epoch > 0
+    # continues it (halving). A folder every executor's workers can read and write.
+    checkpoint_dir: str | None = None
 
 
 def failed_trial(task: TrialTask, exc: BaseException, duration: float, history: dict[str, list[float]] | None = None) -> Trial:
@@ -194,7 +199,7 @@ class TrialRunner:
             )
         return model
 
-    def _fit_once(self, task: TrialTask, seed: int) -> dict[str, list[float]]:
+    def _fit_once(self, task: TrialTask, seed: int, repeat: int = 0) -> dict[str, list[float]]:
         keras = _keras()
         s = self.settings
         keras.utils.set_random_seed(seed)
@@ -207,8 +212,13 @@ class TrialRunner:
                 model = self._build(task.params)
         else:
             model = self._build(task.params)
+        saved = _checkpoint(s, task.number, repeat)
+        if task.start_epoch:
+            model = _resume(model, saved)
         try:
             train_data = train.training(task.epochs, s.steps_per_epoch, seed, batch_size)
+            if task.start_epoch and s.steps_per_epoch:  # the batches a full run would see next
+                train_data = train_data.skip(task.start_epoch * s.steps_per_epoch)
             val_data = val.validation(s.validation_steps, batch_size) if val is not None else None
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*ran out of data.*")
@@ -231,6 +241,8 @@ class TrialRunner:
             train.raise_pending()
             if val is not None:
                 val.raise_pending()
+            if saved is not None:
+                model.save(saved)
             return {k: [float(v) for v in vs] for k, vs in history.history.items()}
         finally:
             del model
@@ -241,10 +253,13 @@ class TrialRunner:
         s = self.settings
         started = time.perf_counter()
         histories: list[dict[str, list[float]]] = []
+        earlier, spent = _earlier_run(s, task)
+        if task.start_epoch and earlier is None:  # no checkpoint: retrain from scratch
+            task = attrs.evolve(task, start_epoch=0)
         try:
             for repeat in range(s.repeats):
-                histories.append(self._fit_once(task, s.seed + repeat))
-            history = _mean_history(histories)
+                histories.append(self._fit_once(task, s.seed + repeat, repeat))
+            history = _concat_history(earlier, _mean_history(histories))
             curve = history.get(s.objective)
             if curve is None:
                 raise GridSpecError(
@@ -254,9 +269,7 @@ class TrialRunner:
                 )
             for epoch, value in enumerate(curve, start=1):
                 if not math.isfinite(value):
-                    raise NonFiniteObjective(
-                        f"objective {s.objective} was {value} at epoch {task.start_epoch + epoch}"
-                    )
+                    raise NonFiniteObjective(f"objective {s.objective} was {value} at epoch {epoch}")
         except (KeyboardInterrupt, GridSpecError):
             raise
         except Exception as exc:
@@ -265,16 +278,73 @@ class TrialRunner:
         best = best_of(curve, s.direction)
         assert best is not None  # every value is finite and there is at least one epoch
         score, best_epoch = best
+        duration = spent + time.perf_counter() - started
+        _remember(s, task.number, history, duration)
         return Trial(
             number=task.number,
             params=dict(task.params),
             status=TrialStatus.COMPLETE,
             score=score,
             history=history,
-            best_epoch=task.start_epoch + best_epoch,
-            epochs=task.start_epoch + len(curve),
-            duration=time.perf_counter() - started,
+            best_epoch=best_epoch,
+            epochs=len(curve),
+            duration=duration,
         )
+
+
+# -- continuation (halving): a trial's model and history kept between its runs ---------------
+def _checkpoint(settings: TrialSettings, number: int, repeat: int) -> str | None:
+    if settings.checkpoint_dir is None:
+        return None
+    return os.path.join(settings.checkpoint_dir, f"trial-{number}-{repeat}.keras")
+
+
+def _resume(model: Any, path: str | None) -> Any:
+    """The freshly built ``model`` with the weights and optimizer state saved at ``path``.
+
+    Building through the user's function first keeps custom layers working without
+    registration; a model that isn't built yet (subclassed) is loaded whole instead.
+    """
+    assert path is not None
+    if getattr(model, "built", False) and getattr(model, "optimizer", None) is not None:
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(path)
+        return model
+    return _keras().models.load_model(path)
+
+
+def _earlier_run(settings: TrialSettings, task: TrialTask) -> tuple[dict[str, list[float]] | None, float]:
+    """The history and seconds of the runs a continuing ``task`` builds on (None: start over)."""
+    if not task.start_epoch or settings.checkpoint_dir is None:
+        return None, 0.0
+    meta = os.path.join(settings.checkpoint_dir, f"trial-{task.number}.json")
+    paths = [_checkpoint(settings, task.number, r) for r in range(settings.repeats)]
+    if not os.path.exists(meta) or not all(p and os.path.exists(p) for p in paths):
+        return None, 0.0
+    with open(meta, encoding="utf-8") as f:
+        data = json.load(f)
+    history = {k: [float(v) for v in vs][: task.start_epoch] for k, vs in data["history"].items()}
+    if any(len(vs) != task.start_epoch for vs in history.values()):
+        return None, 0.0
+    return history, float(data["duration"])
+
+
+def _remember(settings: TrialSettings, number: int, history: dict[str, list[float]], duration: float) -> None:
+    if settings.checkpoint_dir is None:
+        return
+    path = os.path.join(settings.checkpoint_dir, f"trial-{number}.json")
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump({"history": history, "duration": duration}, f)
+    os.replace(path + ".tmp", path)
+
+
+def _concat_history(
+    earlier: dict[str, list[float]] | None, later: dict[str, list[float]]
+) -> dict[str, list[float]]:
+    """One curve per key over the whole run: earlier rungs' epochs, then this run's."""
+    if not earlier:
+        return later
+    return {k: earlier[k] + vs for k, vs in later.items() if k in earlier}
 
 
 def _label(fn: Callable[..., Any], kind: str) -> str:
