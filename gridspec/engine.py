@@ -171,6 +171,7 @@ def search(
         "callbacks": tuple(callbacks), "cache_data": cache_data,
     })
 
+    runner.prepare(space[0])  # probe the data: its mistakes surface before anything trains
     started = time.perf_counter()
     if executor == "ray":
         from gridspec.executors.ray import RayExecutor, RunSpec
@@ -232,7 +233,6 @@ class _Loop:
         self.position = 0
         self.finished = 0
         self.durations: list[float] = []
-        self.prepared = False
         self.started_in: dict[int, int] = {}  # rung -> trials submitted (halving counts per rung)
         self.finished_in: dict[int, int] = {}
 
@@ -242,9 +242,6 @@ class _Loop:
 
     def _submit(self, proposal: Proposal) -> concurrent.futures.Future[Trial]:
         params = self.space[proposal.index]
-        if not self.prepared:
-            self.runner.prepare(params)
-            self.prepared = True
         self.position += 1
         self.started_in[proposal.rung] = self.started_in.get(proposal.rung, 0) + 1
         task = TrialTask(proposal.number, params, proposal.epochs, proposal.start_epoch)

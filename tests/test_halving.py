@@ -237,3 +237,39 @@ def test_halving_options_are_checked():
         build.search(strategy="halving", eta=1, **SETTINGS)
     with pytest.raises(gs.GridSpecError, match=r"min_epochs must be a positive integer or None \(got min_epochs=0\)"):
         build.search(strategy="halving", min_epochs=0, **SETTINGS)
+
+
+CLI_MODULE = """
+import numpy as np
+import keras
+import gridspec as gs
+
+@gs.train_data
+def train():
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        x = rng.normal(size=(16, 4)).astype("float32")
+        yield x, np.tanh(x[:, :1])
+
+@gs.grid(units=[1, 2, 4], act=["tanh", "relu"])
+def build(units, act):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(units, activation=act),
+                              keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mean_squared_error")
+    return model
+"""
+
+
+def test_the_cli_runs_halving_and_prints_each_rung(write_module):
+    from conftest import run_cli
+
+    path = write_module(CLI_MODULE)
+    done = run_cli("run", f"{path}:build", "--epochs", "3", "--steps-per-epoch", "2",
+                   "--strategy", "halving", "--eta", "3")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert sum(line.startswith("Model ") for line in lines) == 6 + 2
+    assert any(line.startswith("Rung 1 (1 epoch): 6 trained; promoted 2 to 3 epochs") for line in lines)
+    assert any(line.startswith("Rung 2 (3 epochs): 2 trained; done; best trial") for line in lines)
+    assert any(line.startswith("Best params found: {") for line in lines)
+    assert "Traceback" not in done.stderr

@@ -178,8 +178,9 @@ class RayExecutor:
         self._ray = ray
         self._owned = not ray.is_initialized()
         if self._owned:
+            local = {"_node_ip_address": "127.0.0.1"} if address == "local" else {}
             ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
+                     configure_logging=False, **local)
         self.spec = attrs.evolve(spec, callbacks=tuple(callbacks)) if callbacks else spec
         self._spec_ref = ray.put(self.spec)
         self._remote = ray.remote(max_retries=0, **options)(run_trial)
