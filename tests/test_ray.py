@@ -114,3 +114,15 @@ def test_without_ray_the_executor_says_which_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(gs.GridSpecError, match=r'executor="ray" needs Ray; install it with pip install "gridspec\[ray\]"'):
         build.search(executor="ray", **SETTINGS)
+
+
+def test_the_cli_runs_a_search_on_a_local_ray_instance(write_module):
+    from conftest import run_cli
+    from test_halving import CLI_MODULE
+
+    path = write_module(CLI_MODULE)
+    done = run_cli("run", f"{path}:build", "--epochs", "1", "--steps-per-epoch", "2",
+                   "--executor", "ray", "--address", "local", "--trial-cpus", "1")
+    assert done.returncode == 0, done.stderr
+    assert sum(line.startswith("Model ") for line in done.stdout.splitlines()) == 6
+    assert "Best params found: {" in done.stdout and "Traceback" not in done.stderr
