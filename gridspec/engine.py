@@ -293,7 +293,7 @@ class _Loop:
             done, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: pending[f].index):
                 self._collect(pending.pop(future), future)
-        pruned = getattr(self.plan, "pruned", frozenset())
+        pruned: frozenset[int] = getattr(self.plan, "pruned", frozenset())  # halving's
         return [
             attrs.evolve(t, status=TrialStatus.PRUNED)
             if i in pruned and t.status is TrialStatus.COMPLETE else t
