@@ -185,15 +185,27 @@ class RayExecutor:
         self._spec_ref = ray.put(self.spec)
         self._remote = ray.remote(max_retries=0, **options)(run_trial)
         self.capacity = _capacity(ray.cluster_resources(), options)
+        self._pending: set[Any] = set()
 
     def submit(self, task: TrialTask) -> Future[Trial]:
         future: Future[Trial] = Future()
         ref = self._remote.remote(self._spec_ref, task)
-        ref.future().add_done_callback(lambda done: _settle(future, done))
+        self._pending.add(ref)
+
+        def settle(done: Future[Any]) -> None:
+            self._pending.discard(ref)
+            _settle(future, done)
+
+        ref.future().add_done_callback(settle)
         return future
 
     def shutdown(self, cancel: bool = False) -> None:
-        if self._owned and self._ray.is_initialized():
+        """Cancel what is still running (an interrupted search), and stop a Ray we started."""
+        if not self._ray.is_initialized():
+            return
+        for ref in list(self._pending):
+            self._ray.cancel(ref, force=True)
+        if self._owned:
             self._ray.shutdown()
 
 
