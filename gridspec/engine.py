@@ -176,8 +176,8 @@ def search(
     if executor == "ray":
         from gridspec.executors.ray import RayExecutor, RunSpec
 
-        executor_: Any = RayExecutor(RunSpec.of(grid, train_fn, val_fn, settings), address=address,
-                                     resources=trial_resources, callbacks=callbacks)
+        executor_: Any = RayExecutor(RunSpec.of(grid, train_fn, val_fn, settings, callbacks),
+                                     address=address, resources=trial_resources)
     else:
         executor_ = InProcessExecutor(runner)
     loop = _Loop(space, plan, executor_, runner, report, direction)

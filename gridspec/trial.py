@@ -11,6 +11,7 @@ strategy, the executor or the journal: it gets a ``TrialTask`` (plain data) and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -242,7 +243,7 @@ class TrialRunner:
             if val is not None:
                 val.raise_pending()
             if saved is not None:
-                model.save(saved)
+                _keep(model, saved)
             return {k: [float(v) for v in vs] for k, vs in history.history.items()}
         finally:
             del model
@@ -299,6 +300,19 @@ def _checkpoint(settings: TrialSettings, number: int, repeat: int) -> str | None
     return os.path.join(settings.checkpoint_dir, f"trial-{number}-{repeat}.keras")
 
 
+def _keep(model: Any, path: str) -> None:
+    """Save the model for a later rung. Only an optimisation: if this node can't write the
+    folder, a promoted trial retrains from scratch instead (see ``_earlier_run``)."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)  # a cluster node may not have it yet
+        model.save(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # never leave an earlier rung's model to continue
+            os.remove(path)
+        warnings.warn(f"gridspec could not keep a checkpoint at {path} ({exc}); a promoted "
+                      f"trial will retrain from scratch", RuntimeWarning, stacklevel=2)
+
+
 def _resume(model: Any, path: str | None) -> Any:
     """The freshly built ``model`` with the weights and optimizer state saved at ``path``.
 
@@ -333,9 +347,12 @@ def _remember(settings: TrialSettings, number: int, history: dict[str, list[floa
     if settings.checkpoint_dir is None:
         return
     path = os.path.join(settings.checkpoint_dir, f"trial-{number}.json")
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump({"history": history, "duration": duration}, f)
-    os.replace(path + ".tmp", path)
+    try:
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            json.dump({"history": history, "duration": duration}, f)
+        os.replace(path + ".tmp", path)
+    except OSError:
+        pass  # without it a promoted trial retrains from scratch: slower, still right
 
 
 def _concat_history(

@@ -87,7 +87,6 @@ class RunSpec:
     settings: TrialSettings
     sys_path: tuple[str, ...] = ()  # folders the search process imported the module from
     callbacks: tuple[Any, ...] = ()
-    key: str = attrs.field(factory=lambda: uuid.uuid4().hex)
 
     @classmethod
     def of(cls, grid: GridFunction, train: Callable[..., Any], val: Callable[..., Any] | None,
@@ -147,12 +146,14 @@ class RunSpec:
 _RUNNERS: dict[str, TrialRunner] = {}  # per worker process: one runner per search
 
 
-def run_trial(spec: RunSpec, task: TrialTask) -> Trial:
-    """The Ray task body: the worker's runner for this search runs one trial."""
-    runner = _RUNNERS.get(spec.key)
+def run_trial(search_key: str, spec: Any, task: TrialTask) -> Trial:
+    """The Ray task body: the worker's runner for this search (any spec with ``.runner()``,
+    built once per worker process and search) runs one trial."""
+    os.environ["GRIDSPEC_WORKER"] = "ray"  # a module that searches at import must not recurse
+    runner = _RUNNERS.get(search_key)
     if runner is None:
         _RUNNERS.clear()  # a new search: release the previous one's data
-        runner = _RUNNERS[spec.key] = spec.runner()
+        runner = _RUNNERS[search_key] = spec.runner()
     return runner.run(task)
 
 
@@ -165,8 +166,13 @@ class RayExecutor:
     already initialised by the caller is used as it is, and left running.
     """
 
-    def __init__(self, spec: RunSpec, *, address: str | None = None,
-                 resources: Mapping[str, float] | None = None, callbacks: Sequence[Any] = ()) -> None:
+    def __init__(self, spec: Any, *, address: str | None = None,
+                 resources: Mapping[str, float] | None = None) -> None:
+        if os.environ.get("GRIDSPEC_WORKER"):
+            raise GridSpecError(
+                "search() was called inside a gridspec worker: importing the module that defines "
+                "the grid starts a search; put the search under if __name__ == '__main__':"
+            )
         ray = import_ray()
         options = {"num_cpus": 1, **(resources or {})}
         unknown = set(options) - {"num_cpus", "num_gpus", "memory", "resources"}
@@ -181,15 +187,16 @@ class RayExecutor:
             local = {"_node_ip_address": "127.0.0.1"} if address == "local" else {}
             ray.init(address=address, include_dashboard=False, log_to_driver=False,
                      configure_logging=False, **local)
-        self.spec = attrs.evolve(spec, callbacks=tuple(callbacks)) if callbacks else spec
-        self._spec_ref = ray.put(self.spec)
+        self.spec = spec
+        self._key = uuid.uuid4().hex
+        self._spec_ref = ray.put(spec)
         self._remote = ray.remote(max_retries=0, **options)(run_trial)
         self.capacity = _capacity(ray.cluster_resources(), options)
         self._pending: set[Any] = set()
 
     def submit(self, task: TrialTask) -> Future[Trial]:
         future: Future[Trial] = Future()
-        ref = self._remote.remote(self._spec_ref, task)
+        ref = self._remote.remote(self._key, self._spec_ref, task)
         self._pending.add(ref)
 
         def settle(done: Future[Any]) -> None:
