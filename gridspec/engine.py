@@ -15,7 +15,10 @@ from typing import Any, Literal
 import attrs
 
 from gridspec.decorators import GridFunction
-from gridspec.errors import GridSpecError, SearchError
+from gridspec.errors import GridSpecError, SearchError, SearchInterrupted
+from gridspec.fingerprint import search_fingerprint
+from gridspec.interrupt import StopRequest
+from gridspec.journal import Journal, open_journal
 from gridspec.executors import InProcessExecutor
 from gridspec.progress import Event, Note, SearchFinished, SearchStarted, TrialFinished, TrialStarted, reporter
 from gridspec.registry import AUTO, scan
@@ -84,6 +87,7 @@ def search(
     callbacks: Sequence[Any] = (),
     storage: str | None = None,
     resume: bool = True,
+    max_failures: int | None = None,
     save_best: str | None = None,
     tensorboard_dir: str | None = None,
     train: Any = AUTO,
@@ -105,6 +109,9 @@ def search(
     _positive("max_trials", max_trials, allow_none=True)
     _positive("workers", workers)
     _positive("repeats", repeats)
+    _positive("max_failures", max_failures, allow_none=True)
+    if not isinstance(resume, bool):
+        raise GridSpecError(f"resume must be True or False (got resume={resume!r})")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise GridSpecError(f"seed must be an integer (got seed={seed!r})")
     if strategy not in STRATEGIES:
@@ -115,7 +122,7 @@ def search(
         raise GridSpecError(f"unknown executor {executor!r}; valid executors: None (in-process)")
     if workers != 1 or gpus:
         raise GridSpecError("worker processes (workers > 1, gpus=) are not available in this version")
-    for name, value in (("storage", storage), ("save_best", save_best), ("tensorboard_dir", tensorboard_dir)):
+    for name, value in (("save_best", save_best), ("tensorboard_dir", tensorboard_dir)):
         if value is not None:
             raise GridSpecError(f"{name}= is not available in this version")
     if distribute is not None:
@@ -154,15 +161,40 @@ def search(
         "callbacks": tuple(callbacks), "cache_data": cache_data,
     })
 
+    journal = None
+    if storage is not None:  # opened before anything trains: a bad path fails first
+        fingerprint = search_fingerprint(
+            [(axis.name, axis.values) for axis in space.axes], grid.fn, train_fn, val_fn,
+            {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "validation_steps": validation_steps,
+             "objective": objective, "direction": direction, "seed": seed, "repeats": repeats,
+             "callbacks": [type(c).__qualname__ for c in callbacks]},
+        )
+        journal = open_journal(storage, fingerprint, {
+            "target": grid.target, "description": space.describe(), "size": size,
+            "objective": objective, "direction": direction, "strategy": strategy, "epochs": epochs,
+        }, resume=resume)
+
     started = time.perf_counter()
     executor_ = InProcessExecutor(runner)
-    loop = _Loop(space, plan, executor_, runner, report, direction)
+    loop = _Loop(space, plan, executor_, runner, report, direction, journal, max_failures)
     if report:
         report(SearchStarted(plan.total, size, objective, direction, strategy, space.describe()))
+        if journal is not None:
+            report(Note(_storage_note(journal, make_strategy(
+                strategy, size=size, epochs=epochs, max_trials=max_trials, seed=seed), plan.total)))
+    stop = StopRequest(lambda: loop._emit(Note(
+        "interrupted: stopping after the trial in progress is recorded (Ctrl-C again to stop at once)")))
+    interrupted = False
     try:
-        trials = loop.run()
+        with stop:
+            trials = loop.run(stop)
+    except KeyboardInterrupt:  # a second Ctrl-C: stop at once; the trial in progress is lost
+        interrupted, trials = True, loop.collected()
     finally:
         executor_.shutdown()
+        if journal is not None:
+            journal.close()
+    interrupted = interrupted or (stop.requested and loop.finished < plan.total)
     result = SearchResult(
         trials=tuple(trials),
         objective=objective,
@@ -171,16 +203,50 @@ def search(
         axes=space.names,
         context=context,
     )
+    if interrupted:
+        message = f"search interrupted after {loop.finished} of {plan.total} trials; " + (
+            f"every finished trial is recorded in {storage}: run the same search again to resume "
+            f"(gridspec run ... --storage {storage})" if storage is not None
+            else "the finished trials are in this exception's .result; pass storage=PATH "
+            "(--storage PATH) to make a search resumable"
+        )
+        if report:
+            report(Note(message))
+        raise SearchInterrupted(message, result)
     if report:
         report(SearchFinished(result))
+    if loop.gave_up is not None and loop.finished < plan.total:
+        last = loop.gave_up
+        raise SearchError(
+            f"stopped after {max_failures} consecutive failed trials (max_failures={max_failures}); "
+            f"the last error (trial {last.number}) was {last.error}",
+            first_error=last.error, result=result,
+        )
     if trials and not result.completed and not result.pruned:
         first = result.failed[0].error
         raise SearchError(
             f"all {len(result.failed)} trials failed; the first error (trial "
             f"{result.failed[0].number}) was {first}",
-            first_error=first,
+            first_error=first, result=result,
         )
     return result
+
+
+def _storage_note(journal: Journal, fresh_plan: Any, total: int) -> str:
+    """The line that says what the journal holds for this run: what resumes, what reruns."""
+    if not journal.resumed:
+        kept = f" (the {journal.previous} earlier in the file are kept)" if journal.previous else ""
+        return f"storage {journal.label}: new search {journal.search.id}{kept}"
+    done = 0  # replay the strategy on the stored scores: exactly what this run will skip
+    while isinstance(proposal := fresh_plan.ask(), Proposal):
+        stored = journal.stored(proposal.number, proposal.epochs)
+        done += stored is not None
+        fresh_plan.tell(proposal, stored.score if stored is not None else None)
+    again = [f"{len(journal.search.running)} interrupted"] if journal.search.running else []
+    failed = sum(1 for t in journal.search.trials if t.status is TrialStatus.FAILED)
+    again += [f"{failed} failed"] if failed else []
+    rerun = f"; {' and '.join(again)} run again" if again else ""
+    return f"resumed: {done} of {total} trials already complete in {journal.label}{rerun}"
 
 
 def _module_of(grid: GridFunction) -> Any:
@@ -196,7 +262,8 @@ class _Loop:
     """Ask the strategy, submit to the executor, tell outcomes back; collect the trials."""
 
     def __init__(self, space: Any, plan: Any, executor: Any, runner: TrialRunner,
-                 report: Callable[[Event], None] | None, direction: str) -> None:
+                 report: Callable[[Event], None] | None, direction: str,
+                 journal: Journal | None = None, max_failures: int | None = None) -> None:
         self.space = space
         self.plan = plan
         self.executor = executor
@@ -208,6 +275,10 @@ class _Loop:
         self.finished = 0
         self.durations: list[float] = []
         self.prepared = False
+        self.journal = journal
+        self.max_failures = max_failures
+        self.failures_in_a_row = 0
+        self.gave_up: Trial | None = None  # the last of max_failures failures in a row
 
     def _emit(self, event: Event) -> None:
         if self.report is not None:
@@ -221,7 +292,16 @@ class _Loop:
         self.position += 1
         task = TrialTask(proposal.number, params, proposal.epochs, proposal.start_epoch)
         self._emit(TrialStarted(self.position, self.plan.total, task.number, params, task.epochs, task.start_epoch))
+        if self.journal is not None:
+            self.journal.record_start(task.number, task.epochs)
         return self.executor.submit(task)
+
+    def _resume(self, proposal: Proposal, stored: Trial) -> None:
+        """A proposal the journal already answers: no training, params taken from the grid."""
+        self.trials[proposal.index] = attrs.evolve(stored, params=self.space[proposal.index])
+        self.plan.tell(proposal, stored.score)
+        self.position += 1
+        self.finished += 1
 
     def _collect(self, proposal: Proposal, future: concurrent.futures.Future[Trial]) -> None:
         exc = future.exception()
@@ -232,7 +312,15 @@ class _Loop:
             trial = failed_trial(task, exc, 0.0)
         else:
             trial = future.result()
+        if self.journal is not None:  # committed before anyone hears of the trial
+            self.journal.record_finish(trial, proposal.epochs)
         self.trials[proposal.index] = trial
+        if trial.status is TrialStatus.FAILED:
+            self.failures_in_a_row += 1
+            if self.max_failures is not None and self.failures_in_a_row >= self.max_failures:
+                self.gave_up = trial
+        else:
+            self.failures_in_a_row = 0
         self.plan.tell(proposal, trial.score if trial.status is not TrialStatus.FAILED else None)
         self.finished += 1
         self.durations.append(trial.duration)
@@ -240,20 +328,28 @@ class _Loop:
         eta = sum(self.durations) / len(self.durations) * remaining / self.executor.capacity
         self._emit(TrialFinished(self.finished, self.plan.total, trial, eta))
 
-    def run(self) -> list[Trial]:
+    def collected(self) -> list[Trial]:
+        return [self.trials[i] for i in sorted(self.trials)]
+
+    def run(self, stop: StopRequest | None = None) -> list[Trial]:
         pending: dict[concurrent.futures.Future[Trial], Proposal] = {}
         while True:
             decision: Proposal | Decision = Decision.WAIT
-            if len(pending) < self.executor.capacity:
+            stopping = (stop is not None and stop.requested) or self.gave_up is not None
+            if not stopping and len(pending) < self.executor.capacity:
                 decision = self.plan.ask()
             if isinstance(decision, Proposal):
-                pending[self._submit(decision)] = decision
+                stored = self.journal.stored(decision.number, decision.epochs) if self.journal else None
+                if stored is not None:
+                    self._resume(decision, stored)
+                else:
+                    pending[self._submit(decision)] = decision
                 continue
             if not pending:
-                if decision is Decision.STOP:
+                if decision is Decision.STOP or stopping:
                     break
                 raise RuntimeError("strategy waits with no trial running")  # a strategy bug
             done, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: pending[f].index):
                 self._collect(pending.pop(future), future)
-        return [self.trials[i] for i in sorted(self.trials)]
+        return self.collected()
