@@ -161,8 +161,9 @@ def search(
         "callbacks": tuple(callbacks), "cache_data": cache_data,
     })
 
+    runner.prepare(space[0])  # probe the data: its mistakes surface before anything trains
     journal = None
-    if storage is not None:  # opened before anything trains: a bad path fails first
+    if storage is not None:  # opened before anything trains: a bad path fails here, not later
         fingerprint = search_fingerprint(
             [(axis.name, axis.values) for axis in space.axes], grid.fn, train_fn, val_fn,
             {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "validation_steps": validation_steps,
@@ -274,7 +275,6 @@ class _Loop:
         self.position = 0
         self.finished = 0
         self.durations: list[float] = []
-        self.prepared = False
         self.journal = journal
         self.max_failures = max_failures
         self.failures_in_a_row = 0
@@ -286,9 +286,6 @@ class _Loop:
 
     def _submit(self, proposal: Proposal) -> concurrent.futures.Future[Trial]:
         params = self.space[proposal.index]
-        if not self.prepared:
-            self.runner.prepare(params)
-            self.prepared = True
         self.position += 1
         task = TrialTask(proposal.number, params, proposal.epochs, proposal.start_epoch)
         self._emit(TrialStarted(self.position, self.plan.total, task.number, params, task.epochs, task.start_epoch))

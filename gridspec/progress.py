@@ -88,8 +88,7 @@ def format_event(event: Event) -> str | None:
         return None  # the finished line carries everything; one line per trial
     if isinstance(event, TrialFinished):
         t = event.trial
-        width = len(str(event.total))
-        head = f"Model {event.position:>{width}} of {event.total}... trial {t.number} {_params(t.params)}"
+        head = f"Model {event.position} of {event.total}... trial {t.number} {_params(t.params)}"
         if t.status is TrialStatus.FAILED:
             body = f"FAILED: {t.error}"
         else:

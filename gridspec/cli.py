@@ -1,0 +1,223 @@
+"""The ``gridspec`` command: argv -> engine -> terminal. The only module that prints.
+
+User mistakes (``GridSpecError``, an unimportable target, bad arguments) end with a
+one-paragraph ``error: ...`` on stderr and exit status 2, never a traceback; a search in
+which every trial failed exits 1. TensorFlow's C++ start-up chatter (and the tracebacks it
+logs from inside ``tf.data``) is kept off the terminal by pointing file descriptor 2 at
+``/dev/null`` (or at ``$GRIDSPEC_TF_LOG``) while Python's own ``sys.stderr`` keeps the
+real terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
+
+from gridspec.errors import GridSpecError, LookupFailed
+
+__all__ = ["main"]
+
+PLAN_LIMIT = 100
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})")
+    return value
+
+
+def _factory_choice(text: str) -> Any:
+    return None if text.lower() == "none" else text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gridspec",
+        description="Declarative grid search for Keras models: train every combination of a "
+        "@grid on the same data and compare them.",
+    )
+    parser.add_argument("--version", action="version", version=f"gridspec {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    run = commands.add_parser("run", help="train the combinations of a @grid and report the best")
+    run.add_argument("target", metavar="TARGET", help="module:function or path/to/file.py:function")
+    run.add_argument("--epochs", type=_positive_int, default=1, help="epochs per trial (default 1)")
+    run.add_argument("--steps-per-epoch", type=_positive_int, help="training batches per epoch")
+    run.add_argument("--validation-steps", type=_positive_int, help="validation batches per epoch")
+    run.add_argument("--objective", help="Keras history key to compare (default val_loss, or loss)")
+    run.add_argument("--direction", choices=("min", "max"), help="min or max (default from the name)")
+    run.add_argument("--strategy", default="grid", help="grid (default) or random")
+    run.add_argument("--max-trials", type=_positive_int, help="train at most N combinations")
+    run.add_argument("--seed", type=int, default=0, help="random state every trial starts from")
+    run.add_argument("--repeats", type=_positive_int, default=1, help="train each combination N times")
+    run.add_argument("--train", type=_factory_choice, help="name of the @train_data factory to use")
+    run.add_argument("--val", type=_factory_choice, help="name of the @val_data factory, or none")
+    run.add_argument("--json", metavar="PATH", help="write the result as JSON")
+    run.add_argument("--csv", metavar="PATH", help="write one row per trial as CSV")
+    run.add_argument("--top", type=int, default=5, help="rows of the final leaderboard (default 5)")
+    run.set_defaults(handler=cmd_run)
+
+    plan = commands.add_parser("plan", help="show the combinations of a @grid; trains nothing")
+    plan.add_argument("target", metavar="TARGET", help="module:function or path/to/file.py:function")
+    plan.add_argument("--limit", type=int, default=PLAN_LIMIT,
+                      help=f"list at most N combinations (default {PLAN_LIMIT}; 0 for all)")
+    plan.set_defaults(handler=cmd_plan)
+
+    listing = commands.add_parser("list", help="the grids and data factories of a module")
+    listing.add_argument("module", metavar="MODULE", help="dotted module name or path/to/file.py")
+    listing.set_defaults(handler=cmd_list)
+    return parser
+
+
+def _version() -> str:
+    from gridspec import __version__
+
+    return __version__
+
+
+# -- keeping TensorFlow quiet ------------------------------------------------------------------
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Send C-level writes to fd 2 elsewhere; keep Python's ``sys.stderr`` on the terminal."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (embedded use): nothing to redirect
+        yield
+        return
+    target = os.environ.get("GRIDSPEC_TF_LOG") or os.devnull
+    sink = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    python_stderr = sys.stderr
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=getattr(python_stderr, "encoding", None) or "utf-8", errors="backslashreplace")
+    os.dup2(sink, 2)
+    os.close(sink)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        replaced, sys.stderr = sys.stderr, python_stderr
+        replaced.close()
+
+
+# -- loading the user's code -------------------------------------------------------------------
+def _import_error(what: str, exc: BaseException) -> GridSpecError:
+    """An exception raised while importing the user's module, as a one-paragraph message."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "importlib" not in f.filename and os.sep + "gridspec" + os.sep not in f.filename]
+    where = f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f" ({exc.filename}, line {exc.lineno})"
+    return LookupFailed(f"cannot import {what}: {type(exc).__name__}: {exc}{where}")
+
+
+def _load_grid(target: str) -> Any:
+    from gridspec.registry import load_target, split_target
+
+    module, _ = split_target(target)
+    try:
+        return load_target(target)
+    except GridSpecError:
+        raise
+    except Exception as exc:
+        raise _import_error(module, exc) from exc
+
+
+# -- commands ----------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    from gridspec.engine import search
+    from gridspec.progress import Printer
+    from gridspec.registry import AUTO
+
+    grid = _load_grid(args.target)
+    result = search(
+        grid,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch,
+        validation_steps=args.validation_steps,
+        objective=args.objective,
+        direction=args.direction,
+        strategy=args.strategy,
+        max_trials=args.max_trials,
+        seed=args.seed,
+        repeats=args.repeats,
+        train=AUTO if args.train is None else args.train,
+        val=AUTO if args.val is None else args.val,
+        verbose=Printer(out),
+    )
+    if args.json:
+        result.to_json(args.json)
+    if args.csv:
+        result.to_csv(args.csv)
+    out.write(f"Best params found: {result.best_params!r}\n")
+    out.write(f"Best score: {result.objective} {result.best_score:.6g} (trial {result.best.number})\n")
+    out.write(result.summary() + "\n")
+    out.write(result.leaderboard(top=args.top) + "\n")
+    for trial in result.failed[:3]:
+        out.write(f"trial {trial.number} failed: {trial.error}\n")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
+    grid = _load_grid(args.target)
+    space = grid.space
+    out.write(f"{grid.fn.__qualname__}: {space.describe()}\n")
+    shown = space.size if args.limit <= 0 else min(space.size, args.limit)
+    width = len(str(space.size))
+    for index in range(shown):
+        out.write(f"{index + 1:>{width}} {space[index]!r}\n")
+    if shown < space.size:
+        out.write(f"… and {space.size - shown:,} more (--limit 0 lists them all)\n")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
+    from gridspec.decorators import accepted_params
+    from gridspec.registry import load_module, scan
+
+    try:
+        module = load_module(args.module)
+    except GridSpecError:
+        raise
+    except Exception as exc:
+        raise _import_error(args.module, exc) from exc
+    registry = scan(module)
+    out.write(f"module {registry.module}\n")
+    out.write("grids:\n" if registry.grids else "grids: none\n")
+    for name, grid in registry.grids:
+        out.write(f"  {name}: {grid.space.describe()}\n")
+    out.write("data factories:\n" if registry.factories else "data factories: none\n")
+    for factory in registry.factories:
+        names, _ = accepted_params(factory.fn)
+        takes = f" (takes {', '.join(sorted(names))})" if names else ""
+        out.write(f"  {factory.label}{takes}\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = sys.stdout
+    try:
+        with quiet_native_stderr():
+            return int(args.handler(args, out))
+    except GridSpecError as exc:
+        out.flush()
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        out.flush()
+        print("interrupted", file=sys.stderr)
+        return 130
