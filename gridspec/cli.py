@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--repeats", type=_positive_int, default=1, help="train each combination N times")
     run.add_argument("--train", type=_factory_choice, help="name of the @train_data factory to use")
     run.add_argument("--val", type=_factory_choice, help="name of the @val_data factory, or none")
+    run.add_argument("--storage", metavar="PATH",
+                     help="SQLite journal of the trials; running again resumes (see --fresh)")
+    run.add_argument("--fresh", action="store_true",
+                     help="start a new search in --storage's file instead of resuming (keeps the old)")
+    run.add_argument("--max-failures", type=_positive_int, metavar="N",
+                     help="stop after N failed trials in a row")
     run.add_argument("--json", metavar="PATH", help="write the result as JSON")
     run.add_argument("--csv", metavar="PATH", help="write one row per trial as CSV")
     run.add_argument("--top", type=int, default=5, help="rows of the final leaderboard (default 5)")
@@ -76,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="the grids and data factories of a module")
     listing.add_argument("module", metavar="MODULE", help="dotted module name or path/to/file.py")
     listing.set_defaults(handler=cmd_list)
+
+    show = commands.add_parser("show", help="the leaderboard of a stored search (--storage journal)")
+    show.add_argument("path", metavar="PATH", help="a journal written by run --storage PATH")
+    show.add_argument("--search", type=_positive_int, metavar="N",
+                      help="which search of the file (default: the latest)")
+    show.add_argument("--top", type=int, default=10, help="rows of the leaderboard (default 10)")
+    show.set_defaults(handler=cmd_show)
     return parser
 
 
@@ -141,6 +154,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from gridspec.progress import Printer
     from gridspec.registry import AUTO
 
+    if args.fresh and not args.storage:
+        raise GridSpecError("--fresh starts a new search in a journal file; give --storage PATH too")
     grid = _load_grid(args.target)
     result = search(
         grid,
@@ -155,6 +170,9 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         repeats=args.repeats,
         train=AUTO if args.train is None else args.train,
         val=AUTO if args.val is None else args.val,
+        storage=args.storage,
+        resume=not args.fresh,
+        max_failures=args.max_failures,
         verbose=Printer(out),
     )
     if args.json:
@@ -206,6 +224,14 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
+    from gridspec.journal import load
+
+    stored = load(args.path, args.search)
+    out.write(stored.report(top=None if args.top <= 0 else args.top) + "\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -217,7 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.flush()
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         out.flush()
-        print("interrupted", file=sys.stderr)
+        # SearchInterrupted says what finished and how to resume
+        print(f"interrupted: {exc}" if str(exc) else "interrupted", file=sys.stderr)
         return 130
