@@ -119,6 +119,8 @@ class SQLiteBackend:
         self.path = os.fspath(path)
         self._lock: Any = None
         existing = _check_path(self.path, writable)
+        sidecars = [self.path + suffix for suffix in ("-wal", "-shm", "-journal")]
+        absent = [p for p in sidecars if not os.path.exists(p)]
         try:
             if writable and existing:
                 self._lock = _lock_file(self.path)
@@ -137,6 +139,10 @@ class SQLiteBackend:
                     self._lock = _lock_file(self.path)
         except BaseException:
             self.close()
+            if existing:  # a refused file is left as it was: no -wal/-shm left beside it
+                for sidecar in absent:
+                    with contextlib.suppress(OSError):
+                        os.remove(sidecar)
             raise
 
     def _create(self) -> None:
