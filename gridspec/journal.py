@@ -426,7 +426,7 @@ class Journal:
             done = sum(1 for t in latest.trials if t.status is not TrialStatus.FAILED)
             raise JournalError(
                 f"{label} holds a different search (fingerprint {latest.fingerprint}, {done} "
-                f"trials done): {'; '.join(changes)}. Its results would be stale for this "
+                f"trial{'' if done == 1 else 's'} done): {'; '.join(changes)}. Its results would be stale for this "
                 f"search. Pass resume=False (--fresh) to start a new search in the same file "
                 f"(the old one is kept), or give another storage path"
             )
