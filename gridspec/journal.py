@@ -110,7 +110,8 @@ def _decode(row: Sequence[Any]) -> dict[str, Any]:
 class SQLiteBackend:
     """An SQLite file in WAL mode: one writer (this process), any number of readers.
 
-    ``writable=False`` opens for reading only and never creates or changes the file. A file
+    ``writable=False`` opens for reading only and never changes the database (SQLite may
+    leave its ``-wal``/``-shm`` companions beside a journal it reads). A file
     that exists must be a gridspec journal of a schema this version reads; it is checked
     before anything is written, and refused untouched otherwise.
     """
@@ -118,6 +119,7 @@ class SQLiteBackend:
     def __init__(self, path: str | os.PathLike[str], *, writable: bool = True) -> None:
         self.path = os.fspath(path)
         self._lock: Any = None
+        self._db: Any = None  # sqlite3.Connection once open
         existing = _check_path(self.path, writable)
         sidecars = [self.path + suffix for suffix in ("-wal", "-shm", "-journal")]
         absent = [p for p in sidecars if not os.path.exists(p)]

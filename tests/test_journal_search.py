@@ -322,7 +322,7 @@ if __name__ == "__main__":
 '''
 
 
-def test_a_search_killed_at_any_point_resumes_losing_and_retraining_nothing(tmp_path: Path) -> None:
+def test_a_search_killed_at_any_point_resumes_losing_and_retraining_nothing(tmp_path: Path, monkeypatch) -> None:
     script = tmp_path / "killable.py"
     script.write_text(SCRIPT)
     path = tmp_path / "s.sqlite"
@@ -360,12 +360,12 @@ def test_a_search_killed_at_any_point_resumes_losing_and_retraining_nothing(tmp_
     assert [t.status.value for t in stored.trials] == ["COMPLETE"] * 6 and stored.running == ()
     assert stored.latest[1] == after_first.latest[1] and stored.latest[2] == after_first.latest[2]
 
-    # the interrupted search scores exactly like an uninterrupted one
-    uninterrupted = tmp_path / "u.sqlite"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "BUILD_LOG": str(tmp_path / "u.log")}
-    subprocess.run([sys.executable, str(script), str(uninterrupted)], env=env, check=True,
-                   capture_output=True, timeout=300)
-    assert [t.score for t in load(uninterrupted).trials] == [t.score for t in stored.trials]
+    # the interrupted search scores exactly like an uninterrupted one (run here, in-process)
+    monkeypatch.setenv("BUILD_LOG", str(tmp_path / "u.log"))
+    monkeypatch.delenv("KILL", raising=False)
+    module = load_module(str(script))
+    uninterrupted = module.build.search(epochs=2, steps_per_epoch=3, callbacks=[module.KillDuringFit()])
+    assert [t.score for t in uninterrupted.trials] == [t.score for t in stored.trials]
 
 
 # -- the command line ----------------------------------------------------------------------
@@ -411,3 +411,17 @@ def test_cli_refuses_a_missing_directory_before_training(tmp_path: Path) -> None
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: storage 'no/such/dir/s.sqlite' is in a directory that does not exist")
     assert "Model " not in bad.stdout and "Traceback" not in bad.stderr
+
+
+def test_cli_max_failures_exits_1_quoting_the_last_error(tmp_path: Path) -> None:
+    broken = MODULE.replace("    BUILDS.append(units)\n", "    raise ValueError(f'no room for {units} units')\n")
+    (tmp_path / "models_broken.py").write_text(textwrap.dedent(broken))
+    run = cli("run", "models_broken.py:build", "--steps-per-epoch", "2", "--storage", "s.sqlite",
+              "--max-failures", "1", cwd=tmp_path)
+    assert run.returncode == 1
+    assert run.stderr == ("error: stopped after 1 consecutive failed trials (max_failures=1); the last "
+                          "error (trial 1) was ValueError: no room for 2 units\n")
+    assert "Model 1 of 2... trial 1 {'units': 2} FAILED: ValueError: no room for 2 units" in run.stdout
+    assert "Model 2 of 2" not in run.stdout
+    shown = cli("show", "s.sqlite", cwd=tmp_path)
+    assert "trials: 0 complete, 1 failed, 0 pruned, 0 running or interrupted" in shown.stdout
