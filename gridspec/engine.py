@@ -133,11 +133,13 @@ def search(
     registry = scan(_module_of(grid))
     train_fn = registry.factory("train", train)
     val_fn = registry.factory("val", val)
-    objective, direction = _resolve_objective(objective, direction, val_fn is not None)
+    if train_fn is None:
+        raise GridSpecError("a search needs training data (train=None)")
+    objective, goal = _resolve_objective(objective, direction, val_fn is not None)
     cache_bytes = DEFAULT_CACHE_BYTES if cache_data is True else int(cache_data or 0)
     settings = TrialSettings(
         objective=objective,
-        direction=direction,
+        direction=goal,
         steps_per_epoch=steps_per_epoch,
         validation_steps=validation_steps,
         seed=seed,
@@ -150,16 +152,16 @@ def search(
     report = reporter(verbose)
     context = SearchContext(grid, {
         "epochs": epochs, "steps_per_epoch": steps_per_epoch, "validation_steps": validation_steps,
-        "seed": seed, "train": train_fn, "val": val_fn, "objective": objective, "direction": direction,
+        "seed": seed, "train": train_fn, "val": val_fn, "objective": objective, "direction": goal,
         "callbacks": tuple(callbacks), "cache_data": cache_data,
     })
 
     runner.prepare(space[0])  # probe the data: its mistakes surface before anything trains
     started = time.perf_counter()
     executor_ = InProcessExecutor(runner)
-    loop = _Loop(space, plan, executor_, runner, report, direction)
+    loop = _Loop(space, plan, executor_, runner, report, goal)
     if report:
-        report(SearchStarted(plan.total, size, objective, direction, strategy, space.describe()))
+        report(SearchStarted(plan.total, size, objective, goal, strategy, space.describe()))
     try:
         trials = loop.run()
     finally:
@@ -167,7 +169,7 @@ def search(
     result = SearchResult(
         trials=tuple(trials),
         objective=objective,
-        direction=direction,
+        direction=goal,
         duration=time.perf_counter() - started,
         axes=space.names,
         context=context,
