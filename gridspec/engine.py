@@ -140,11 +140,13 @@ def search(
     registry = scan(_module_of(grid))
     train_fn = registry.factory("train", train)
     val_fn = registry.factory("val", val)
-    objective, direction = _resolve_objective(objective, direction, val_fn is not None)
+    if train_fn is None:
+        raise GridSpecError("a search needs training data (train=None)")
+    objective, goal = _resolve_objective(objective, direction, val_fn is not None)
     cache_bytes = DEFAULT_CACHE_BYTES if cache_data is True else int(cache_data or 0)
     settings = TrialSettings(
         objective=objective,
-        direction=direction,
+        direction=goal,
         steps_per_epoch=steps_per_epoch,
         validation_steps=validation_steps,
         seed=seed,
@@ -157,7 +159,7 @@ def search(
     report = reporter(verbose)
     context = SearchContext(grid, {
         "epochs": epochs, "steps_per_epoch": steps_per_epoch, "validation_steps": validation_steps,
-        "seed": seed, "train": train_fn, "val": val_fn, "objective": objective, "direction": direction,
+        "seed": seed, "train": train_fn, "val": val_fn, "objective": objective, "direction": goal,
         "callbacks": tuple(callbacks), "cache_data": cache_data,
     })
 
@@ -167,19 +169,19 @@ def search(
         fingerprint = search_fingerprint(
             [(axis.name, axis.values) for axis in space.axes], grid.fn, train_fn, val_fn,
             {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "validation_steps": validation_steps,
-             "objective": objective, "direction": direction, "seed": seed, "repeats": repeats,
+             "objective": objective, "direction": goal, "seed": seed, "repeats": repeats,
              "callbacks": [type(c).__qualname__ for c in callbacks]},
         )
         journal = open_journal(storage, fingerprint, {
             "target": grid.target, "description": space.describe(), "size": size,
-            "objective": objective, "direction": direction, "strategy": strategy, "epochs": epochs,
+            "objective": objective, "direction": goal, "strategy": strategy, "epochs": epochs,
         }, resume=resume)
 
     started = time.perf_counter()
     executor_ = InProcessExecutor(runner)
-    loop = _Loop(space, plan, executor_, runner, report, direction, journal, max_failures)
+    loop = _Loop(space, plan, executor_, runner, report, goal, journal, max_failures)
     if report:
-        report(SearchStarted(plan.total, size, objective, direction, strategy, space.describe()))
+        report(SearchStarted(plan.total, size, objective, goal, strategy, space.describe()))
         if journal is not None:
             report(Note(_storage_note(journal, make_strategy(
                 strategy, size=size, epochs=epochs, max_trials=max_trials, seed=seed), plan.total)))
@@ -199,7 +201,7 @@ def search(
     result = SearchResult(
         trials=tuple(trials),
         objective=objective,
-        direction=direction,
+        direction=goal,
         duration=time.perf_counter() - started,
         axes=space.names,
         context=context,
