@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -247,4 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.flush()
         # SearchInterrupted says what finished and how to resume
         print(f"interrupted: {exc}" if str(exc) else "interrupted", file=sys.stderr)
+        if getattr(args, "storage", None):
+            again = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--fresh"]
+            print(f"resume with: gridspec {shlex.join(again)}", file=sys.stderr)
         return 130

@@ -425,3 +425,21 @@ def test_cli_max_failures_exits_1_quoting_the_last_error(tmp_path: Path) -> None
     assert "Model 2 of 2" not in run.stdout
     shown = cli("show", "s.sqlite", cwd=tmp_path)
     assert "trials: 0 complete, 1 failed, 0 pruned, 0 running or interrupted" in shown.stdout
+
+
+def test_cli_ctrl_c_records_the_trial_in_progress_and_says_how_to_resume(tmp_path: Path) -> None:
+    stopper = MODULE.replace("    BUILDS.append(units)\n",
+                             "    if units == 4:\n        import os, signal\n        os.kill(os.getpid(), signal.SIGINT)\n")
+    stopper = stopper.replace("units=[2, 4]", "units=[2, 4, 8]")
+    (tmp_path / "models_stop.py").write_text(textwrap.dedent(stopper))
+    args = ["run", "models_stop.py:build", "--steps-per-epoch", "2", "--storage", "s.sqlite", "--fresh"]
+    run = cli(*args, cwd=tmp_path)
+    assert run.returncode == 130
+    assert "interrupted: stopping after the trial in progress is recorded (Ctrl-C again to stop at once)" in run.stdout
+    assert "Model 2 of 3... trial 2 {'units': 4} score" in run.stdout and "Model 3 of 3" not in run.stdout
+    assert run.stderr == (
+        "interrupted: search interrupted after 2 of 3 trials; every finished trial is recorded in s.sqlite: "
+        "run the same search again to resume (gridspec run ... --storage s.sqlite)\n"
+        "resume with: gridspec run models_stop.py:build --steps-per-epoch 2 --storage s.sqlite\n"
+    )
+    assert sorted(load(tmp_path / "s.sqlite").latest) == [1, 2]
