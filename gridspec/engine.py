@@ -180,15 +180,15 @@ def search(
     started = time.perf_counter()
     executor_ = InProcessExecutor(runner)
     loop = _Loop(space, plan, executor_, runner, report, goal, journal, max_failures)
-    if report:
-        report(SearchStarted(plan.total, size, objective, goal, strategy, space.describe()))
-        if journal is not None:
-            report(Note(_storage_note(journal, make_strategy(
-                strategy, size=size, epochs=epochs, max_trials=max_trials, seed=seed), plan.total)))
     stop = StopRequest(lambda: loop._emit(Note(
         "interrupted: stopping after the trial in progress is recorded (Ctrl-C again to stop at once)")))
     interrupted = False
     try:
+        if report:
+            report(SearchStarted(plan.total, size, objective, goal, strategy, space.describe()))
+            if journal is not None:
+                report(Note(_storage_note(journal, make_strategy(
+                    strategy, size=size, epochs=epochs, max_trials=max_trials, seed=seed), plan.total)))
         with stop:
             trials = loop.run(stop)
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once; the trial in progress is lost

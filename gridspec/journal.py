@@ -169,11 +169,17 @@ class SQLiteBackend:
 
     def append_logs(self, logs: Sequence[Mapping[str, Any]]) -> None:
         rows = [_encode(log) for log in logs]
-        with self._transaction():
-            self._db.executemany(
-                "INSERT INTO gridspec_log (search, op, number, epochs, time, body) VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+        try:
+            with self._transaction():
+                self._db.executemany(
+                    "INSERT INTO gridspec_log (search, op, number, epochs, time, body) VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+        except sqlite3.Error as exc:  # a full disk, a removed file: say so in gridspec's words
+            raise JournalError(
+                f"cannot write to the journal {self.path} ({exc}); the trials recorded before "
+                f"this one are safe in it, and running the same search again resumes from them"
+            ) from exc
 
     def read_logs(self, log_number_from: int = 0) -> list[dict[str, Any]]:
         try:

@@ -381,3 +381,16 @@ def test_cli_show_refuses_a_foreign_file_with_exit_2(tmp_path: Path) -> None:
     assert shown.stderr.startswith(f"error: {path} is not a gridspec journal")
     assert "Traceback" not in shown.stderr
     assert path.read_text() == "hello"
+
+
+def test_a_failed_write_is_a_journal_error_saying_what_is_safe(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    backend = SQLiteBackend(path)
+    journal = Journal.begin(backend, fp(), {}, label=str(path))
+    journal.record_finish(trial(1), 2)
+    backend._db.execute("PRAGMA query_only = 1")  # stands in for a full disk
+    with pytest.raises(JournalError, match=rf"cannot write to the journal {path} \(attempt to write a readonly "
+                                           rf"database\); the trials recorded before this one are safe in it"):
+        journal.record_finish(trial(2), 2)
+    journal.close()
+    assert sorted(load(path).latest) == [1]
