@@ -93,7 +93,8 @@ def test_params_come_from_the_grid_not_from_the_json(tmp_path: Path) -> None:
     resumed = build_opt.search(storage=str(path), **SETTINGS)
     assert BUILDS == []
     assert resumed.trials[1].params == {"opt": keras.optimizers.Adam, "units": (4, 2)}
-    assert load(path).latest[2].params["opt"] == "keras.src.optimizers.adam.Adam"  # text in the file
+    stored = load(path).latest[2].params["opt"]
+    assert isinstance(stored, str) and stored.endswith(".Adam")  # text in the file, not the class
 
 
 def test_fresh_starts_a_new_search_in_the_same_file(tmp_path: Path) -> None:
@@ -242,6 +243,7 @@ def interruptible(units):
 INTERRUPTS = [1]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 def test_ctrl_c_stops_after_the_current_trial_is_recorded(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     INTERRUPTS[0] = 1
@@ -261,6 +263,7 @@ def test_ctrl_c_stops_after_the_current_trial_is_recorded(tmp_path: Path) -> Non
     assert BUILDS == [8]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     INTERRUPTS[0] = 2
@@ -322,6 +325,7 @@ if __name__ == "__main__":
 '''
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 def test_a_search_killed_at_any_point_resumes_losing_and_retraining_nothing(tmp_path: Path, monkeypatch) -> None:
     script = tmp_path / "killable.py"
     script.write_text(SCRIPT)
@@ -427,6 +431,7 @@ def test_cli_max_failures_exits_1_quoting_the_last_error(tmp_path: Path) -> None
     assert "trials: 0 complete, 1 failed, 0 pruned, 0 running or interrupted" in shown.stdout
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 def test_cli_ctrl_c_records_the_trial_in_progress_and_says_how_to_resume(tmp_path: Path) -> None:
     stopper = MODULE.replace("    BUILDS.append(units)\n",
                              "    if units == 4:\n        import os, signal\n        os.kill(os.getpid(), signal.SIGINT)\n")
