@@ -8,7 +8,15 @@ trains every combination on the same data. Importing this package imports no Ten
 from __future__ import annotations
 
 from gridspec.decorators import grid, train_data, val_data
-from gridspec.errors import DataError, GridError, GridSpecError, JournalError, LookupFailed, SearchError
+from gridspec.errors import (
+    DataError,
+    GridError,
+    GridSpecError,
+    JournalError,
+    LookupFailed,
+    SearchError,
+    SearchInterrupted,
+)
 from gridspec.result import SearchResult, Trial, TrialStatus
 
 __all__ = [
@@ -18,6 +26,7 @@ __all__ = [
     "JournalError",
     "LookupFailed",
     "SearchError",
+    "SearchInterrupted",
     "SearchResult",
     "Trial",
     "TrialStatus",

@@ -9,6 +9,7 @@ DOCUMENTED = {
     "grid", "train_data", "val_data",
     "SearchResult", "Trial", "TrialStatus",
     "GridSpecError", "GridError", "LookupFailed", "DataError", "JournalError", "SearchError",
+    "SearchInterrupted",
 }
 
 
