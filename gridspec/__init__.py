@@ -10,6 +10,7 @@ from __future__ import annotations
 from gridspec.decorators import grid, train_data, val_data
 from gridspec.errors import DataError, GridError, GridSpecError, JournalError, LookupFailed, SearchError
 from gridspec.result import SearchResult, Trial, TrialStatus
+from gridspec.sample import sample
 
 __all__ = [
     "DataError",
@@ -22,6 +23,7 @@ __all__ = [
     "Trial",
     "TrialStatus",
     "grid",
+    "sample",
     "train_data",
     "val_data",
 ]

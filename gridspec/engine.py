@@ -8,12 +8,14 @@ whoever asked for them. It never prints and never touches Keras itself (``trial`
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import attrs
 
+from gridspec.artifacts import BestModelFile, check_save_best
 from gridspec.decorators import GridFunction
 from gridspec.errors import GridSpecError, SearchError
 from gridspec.executors import InProcessExecutor
@@ -115,9 +117,12 @@ def search(
         raise GridSpecError(f"unknown executor {executor!r}; valid executors: None (in-process)")
     if workers != 1 or gpus:
         raise GridSpecError("worker processes (workers > 1, gpus=) are not available in this version")
-    for name, value in (("storage", storage), ("save_best", save_best), ("tensorboard_dir", tensorboard_dir)):
-        if value is not None:
-            raise GridSpecError(f"{name}= is not available in this version")
+    if storage is not None:
+        raise GridSpecError("storage= is not available in this version")
+    if save_best is not None:
+        check_save_best(save_best)
+    if tensorboard_dir is not None:
+        tensorboard_dir = _check_tensorboard_dir(tensorboard_dir)
     if distribute is not None:
         raise GridSpecError("distribute= is not available in this version")
 
@@ -145,6 +150,8 @@ def search(
         cache_bytes=cache_bytes,
         keras_verbose=keras_verbose,
     )
+    best_file = BestModelFile(save_best, direction) if save_best is not None else None
+    settings = attrs.evolve(settings, save_dir=best_file and best_file.staging, tensorboard_dir=tensorboard_dir)
     runner = TrialRunner(grid, train_fn, val_fn, settings, callbacks=callbacks, distribute=distribute)
     plan = make_strategy(strategy, size=size, epochs=epochs, max_trials=max_trials, seed=seed)
     report = reporter(verbose)
@@ -157,13 +164,20 @@ def search(
     runner.prepare(space[0])  # probe the data: its mistakes surface before anything trains
     started = time.perf_counter()
     executor_ = InProcessExecutor(runner)
-    loop = _Loop(space, plan, executor_, runner, report, direction)
+    loop = _Loop(space, plan, executor_, runner, report, direction,
+                 on_trial=best_file.offer if best_file is not None else None)
     if report:
         report(SearchStarted(plan.total, size, objective, direction, strategy, space.describe()))
     try:
+        if tensorboard_dir is not None:
+            from gridspec import tb
+
+            tb.write_experiment(tensorboard_dir, {a.name: a.values for a in space.axes}, objective)
         trials = loop.run()
     finally:
         executor_.shutdown()
+        if best_file is not None:
+            best_file.close()
     result = SearchResult(
         trials=tuple(trials),
         objective=objective,
@@ -184,6 +198,20 @@ def search(
     return result
 
 
+def _check_tensorboard_dir(path: Any) -> str:
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise GridSpecError(
+            f"tensorboard_dir must be a folder path, such as tensorboard_dir='logs' (got {path!r})"
+        )
+    text = os.fspath(path)
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise GridSpecError(f"tensorboard_dir={text!r} is a file; give a folder path")
+    from gridspec import tb
+
+    tb.require()  # a missing tensorboard package is said before anything trains
+    return text
+
+
 def _module_of(grid: GridFunction) -> Any:
     import sys
 
@@ -197,7 +225,9 @@ class _Loop:
     """Ask the strategy, submit to the executor, tell outcomes back; collect the trials."""
 
     def __init__(self, space: Any, plan: Any, executor: Any, runner: TrialRunner,
-                 report: Callable[[Event], None] | None, direction: str) -> None:
+                 report: Callable[[Event], None] | None, direction: str,
+                 on_trial: Callable[[Trial], Any] | None = None) -> None:
+        self.on_trial = on_trial  # sees every finished trial first (save_best keeps the best model)
         self.space = space
         self.plan = plan
         self.executor = executor
@@ -230,6 +260,8 @@ class _Loop:
         else:
             trial = future.result()
         self.trials[proposal.index] = trial
+        if self.on_trial is not None:
+            self.on_trial(trial)
         self.plan.tell(proposal, trial.score if trial.status is not TrialStatus.FAILED else None)
         self.finished += 1
         self.durations.append(trial.duration)
