@@ -142,8 +142,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from gridspec.progress import Printer
     from gridspec.registry import AUTO
 
-    grid = _load_grid(args.target)
     _check_plot_option(args)
+    grid = _load_grid(args.target)
     result = search(
         grid,
         epochs=args.epochs,

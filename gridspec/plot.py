@@ -61,20 +61,23 @@ def plot(result: SearchResult, path: str | os.PathLike[str], top: int = 15, dpi:
     better_word = "lower is better" if lower else "higher is better"
     ranked = [t for t in result.ranked() if t.status is TrialStatus.COMPLETE]
     shown = ranked[:top]
-    axes_effects = list(effects(result))
+    axes_effects = effects(result).ranked()  # the axis that mattered most first
     columns = min(3, max(1, len(axes_effects)))
     panel_rows = math.ceil(len(axes_effects) / columns) if axes_effects else 0
-    board_height = 1.2 + 0.28 * max(1, len(shown))
+    board_height = 1.4 + 0.3 * max(1, len(shown))
     figure = Figure(figsize=(11, board_height + 3.2 * panel_rows), dpi=dpi, layout="constrained")
     FigureCanvasAgg(figure)
-    grid = figure.add_gridspec(1 + panel_rows, columns, height_ratios=[board_height] + [3.2] * panel_rows)
-
-    board = figure.add_subplot(grid[0, :])
+    if panel_rows:
+        top_figure, panels_figure = figure.subfigures(2, 1, height_ratios=[board_height, 3.2 * panel_rows])
+    else:
+        top_figure, panels_figure = figure, None
+    varying = {e.axis for e in axes_effects} or set(result.axes)
+    board = top_figure.add_subplot()
     counts = f"{len(result.completed)} completed, {len(result.failed)} failed"
     if result.pruned:
         counts += f", {len(result.pruned)} pruned"
     if shown:
-        labels = [_label(t.number, t.params) for t in shown]
+        labels = [_label(t.number, {k: v for k, v in t.params.items() if k in varying}) for t in shown]
         scores = [float(t.score) for t in shown]  # type: ignore[arg-type]
         positions = list(range(len(shown)))
         colours = [_BEST if i == 0 else _OTHER for i in positions]
@@ -85,7 +88,7 @@ def plot(result: SearchResult, path: str | os.PathLike[str], top: int = 15, dpi:
         board.set_yticks(positions, labels, fontsize=8)
         board.invert_yaxis()  # rank 1 on top
         board.margins(x=0.12)
-        title = f"Leaderboard: best {len(shown)} of {counts}"
+        title = f"Leaderboard: the best {len(shown)} trials ({counts}); the best in red"
     else:
         board.text(0.5, 0.5, "no completed trial", ha="center", va="center", transform=board.transAxes)
         board.set_yticks([])
@@ -95,8 +98,12 @@ def plot(result: SearchResult, path: str | os.PathLike[str], top: int = 15, dpi:
     board.grid(alpha=0.3)
 
     completed = result.completed
+    best = ranked[0] if ranked else None
+    panels = panels_figure.subplots(panel_rows, columns, squeeze=False) if panels_figure is not None else []
+    for ax in [a for row in panels for a in row][len(axes_effects):]:
+        ax.set_visible(False)
     for i, effect in enumerate(axes_effects):
-        ax = figure.add_subplot(grid[1 + i // columns, i % columns])
+        ax = panels[i // columns][i % columns]
         for x, value_effect in enumerate(effect.values):
             key = repr(value_effect.value)
             scores = [float(t.score) for t in completed if repr(t.params.get(effect.axis)) == key]  # type: ignore[arg-type]
@@ -106,6 +113,9 @@ def plot(result: SearchResult, path: str | os.PathLike[str], top: int = 15, dpi:
                 ax.bar(x, value_effect.mean, width=0.6, color=colour, alpha=0.18, edgecolor=colour)
             offsets = [((j % 7) - 3) * 0.04 for j in range(len(scores))]  # a fixed jitter
             ax.scatter([x + o for o in offsets], scores, color=colour, s=16, zorder=3)
+            if best is not None and repr(best.params.get(effect.axis)) == key:
+                ax.scatter([x], [best.score], marker="*", s=140, color=_BEST, edgecolor="black",
+                           linewidth=0.6, zorder=4)
         ax.set_xticks(range(len(effect.values)), [_short(v.value) for v in effect.values],
                       fontsize=8, rotation=20 if len(effect.values) > 4 else 0)
         scored = [float(t.score) for t in completed]  # type: ignore[arg-type]
@@ -116,7 +126,8 @@ def plot(result: SearchResult, path: str | os.PathLike[str], top: int = 15, dpi:
         ax.set_title(f"{effect.axis} (spread of means {spread})", fontsize=10)
         ax.set_ylabel(result.objective, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-    figure.suptitle(f"gridspec search: {result.objective}, {better_word}; "
-                    f"red = best value/trial, bars = mean per value", fontsize=10)
+    if panels_figure is not None:
+        panels_figure.suptitle(f"Score per value of each axis: dots are trials, bars are means, "
+                               f"red is the best mean, the star the best trial", fontsize=10)
     figure.savefig(path, format="png")
     return path
