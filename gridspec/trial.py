@@ -297,5 +297,5 @@ def _label(fn: Callable[..., Any], kind: str) -> str:
     from gridspec.decorators import factory_spec
 
     spec = factory_spec(fn)
-    name = spec.name if spec is not None else getattr(fn, "__qualname__", repr(fn))
+    name = spec.name if spec is not None else getattr(fn, "__name__", repr(fn))
     return f"{name!r} ({kind}_data)"

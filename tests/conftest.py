@@ -1,0 +1,44 @@
+"""Shared helpers: tiny data and models, so real Keras training stays fast."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def batches(seed: int, count: int, size: int = 8, features: int = 4):
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        x = rng.normal(size=(size, features)).astype("float32")
+        yield x, np.tanh(x[:, :1]).astype("float32")
+
+
+def run_cli(*args: str, cwd: Path | str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m gridspec`` the way a user would, with this checkout importable."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the CLI must quieten TensorFlow by itself
+    return subprocess.run(
+        [sys.executable, "-m", "gridspec", *args],
+        cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture
+def write_module(tmp_path):
+    """Write a user module into a temporary folder; returns its path."""
+    counter = iter(range(10_000))
+
+    def write(source: str, name: str | None = None) -> Path:
+        path = tmp_path / f"{name or f'usermod_{next(counter)}'}.py"
+        path.write_text(source)
+        return path
+
+    return write
