@@ -110,7 +110,7 @@ def _axis_values(result: SearchResult) -> list[tuple[str, Sequence[Any]]]:
     if grid is not None:
         return [(axis.name, axis.values) for axis in grid.space.axes]
     names = result.axes or tuple(dict.fromkeys(k for t in result.trials for k in t.params))
-    out = []
+    out: list[tuple[str, Sequence[Any]]] = []
     for name in names:
         seen: dict[str, Any] = {}
         for t in result.trials:

@@ -151,7 +151,8 @@ def search(
         keras_verbose=keras_verbose,
     )
     best_file = BestModelFile(save_best, direction) if save_best is not None else None
-    settings = attrs.evolve(settings, save_dir=best_file and best_file.staging, tensorboard_dir=tensorboard_dir)
+    settings = attrs.evolve(settings, save_dir=best_file.staging if best_file is not None else None,
+                           tensorboard_dir=tensorboard_dir)
     runner = TrialRunner(grid, train_fn, val_fn, settings, callbacks=callbacks, distribute=distribute)
     plan = make_strategy(strategy, size=size, epochs=epochs, max_trials=max_trials, seed=seed)
     report = reporter(verbose)

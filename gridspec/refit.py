@@ -79,6 +79,8 @@ def refit(
     module = _module_of(grid)
     train_fn = _factory("train", train, settings["train"], module)
     val_fn = _factory("val", val, settings["val"], module)
+    if train_fn is None:
+        raise GridSpecError("train=None: refit needs training data; pass a factory, its name or an (x, y) pair")
     cache_data = settings.get("cache_data", True)
     run_settings = TrialSettings(
         objective=settings["objective"],
