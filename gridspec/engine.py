@@ -138,11 +138,13 @@ def search(
     registry = scan(_module_of(grid))
     train_fn = registry.factory("train", train)
     val_fn = registry.factory("val", val)
-    objective, direction = _resolve_objective(objective, direction, val_fn is not None)
+    if train_fn is None:
+        raise GridSpecError("a search needs training data (train=None)")
+    objective, goal = _resolve_objective(objective, direction, val_fn is not None)
     cache_bytes = DEFAULT_CACHE_BYTES if cache_data is True else int(cache_data or 0)
     settings = TrialSettings(
         objective=objective,
-        direction=direction,
+        direction=goal,
         steps_per_epoch=steps_per_epoch,
         validation_steps=validation_steps,
         seed=seed,
@@ -150,7 +152,7 @@ def search(
         cache_bytes=cache_bytes,
         keras_verbose=keras_verbose,
     )
-    best_file = BestModelFile(save_best, direction) if save_best is not None else None
+    best_file = BestModelFile(save_best, goal) if save_best is not None else None
     settings = attrs.evolve(settings, save_dir=best_file.staging if best_file is not None else None,
                            tensorboard_dir=tensorboard_dir)
     runner = TrialRunner(grid, train_fn, val_fn, settings, callbacks=callbacks, distribute=distribute)
@@ -158,17 +160,17 @@ def search(
     report = reporter(verbose)
     context = SearchContext(grid, {
         "epochs": epochs, "steps_per_epoch": steps_per_epoch, "validation_steps": validation_steps,
-        "seed": seed, "train": train_fn, "val": val_fn, "objective": objective, "direction": direction,
+        "seed": seed, "train": train_fn, "val": val_fn, "objective": objective, "direction": goal,
         "callbacks": tuple(callbacks), "cache_data": cache_data,
     })
 
     runner.prepare(space[0])  # probe the data: its mistakes surface before anything trains
     started = time.perf_counter()
     executor_ = InProcessExecutor(runner)
-    loop = _Loop(space, plan, executor_, runner, report, direction,
+    loop = _Loop(space, plan, executor_, runner, report, goal,
                  on_trial=best_file.offer if best_file is not None else None)
     if report:
-        report(SearchStarted(plan.total, size, objective, direction, strategy, space.describe()))
+        report(SearchStarted(plan.total, size, objective, goal, strategy, space.describe()))
     try:
         if tensorboard_dir is not None:
             from gridspec import tb
@@ -182,7 +184,7 @@ def search(
     result = SearchResult(
         trials=tuple(trials),
         objective=objective,
-        direction=direction,
+        direction=goal,
         duration=time.perf_counter() - started,
         axes=space.names,
         context=context,

@@ -119,20 +119,15 @@ class TrialRunner:
         self.callbacks = tuple(callbacks)
         self.distribute = distribute
         self._sources: dict[tuple[str, str], Source] = {}
-        self.check_axes()
+        self.check_factories()
 
     # -- validation ------------------------------------------------------------------------
-    def check_axes(self) -> None:
-        """Every axis must reach the model function or a data factory; every factory
-        parameter without a default must be an axis."""
+    def check_factories(self) -> None:
+        """Every factory parameter without a default must be a grid axis."""
         axes = self.grid.space.names
-        model_names, model_kw = accepted_params(self.grid.fn)
-        users = set(axes) if model_kw else set(model_names)
         for kind, fn in (("train", self.train_fn), ("val", self.val_fn)):
             if fn is None:
                 continue
-            names, var_kw = accepted_params(fn)
-            users |= set(axes) if var_kw else set(names)
             for name in required_params(fn):
                 if name not in axes:
                     raise GridError(
@@ -140,6 +135,19 @@ class TrialRunner:
                         f"grid axis; a factory takes no arguments or only grid axes "
                         f"(axes: {', '.join(axes)}){did_you_mean(name, axes)}"
                     )
+
+    def check_axes(self, arrays: bool) -> None:
+        """Every axis must reach the model function or a data factory (or, for in-memory
+        arrays, be ``batch_size``, which gridspec batches them by)."""
+        axes = self.grid.space.names
+        model_names, model_kw = accepted_params(self.grid.fn)
+        users = set(axes) if model_kw else set(model_names)
+        for fn in (self.train_fn, self.val_fn):
+            if fn is not None:
+                names, var_kw = accepted_params(fn)
+                users |= set(axes) if var_kw else set(names)
+        if arrays:
+            users.add("batch_size")
         for axis in axes:
             if axis not in users:
                 value = list(self.grid.space.axes[axes.index(axis)].values)
@@ -166,6 +174,7 @@ class TrialRunner:
         train = self.source("train", params)
         val = self.source("val", params)
         assert train is not None
+        self.check_axes(arrays=train.form == "arrays")
         s = self.settings
         if train.endless and s.steps_per_epoch is None:
             raise GridSpecError(
