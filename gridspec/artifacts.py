@@ -80,9 +80,17 @@ class BestModelFile:
         return better(trial.score, score, self.direction) or (trial.score == score and trial.number < number)
 
     def offer(self, trial: Trial) -> bool:
-        """Keep the trial's staged model if it is the best so far; delete it otherwise."""
+        """Keep the trial's staged model if it is the best so far; delete it otherwise.
+
+        A COMPLETE trial with no staged model is one resumed from a journal: if ``save_best``
+        already exists (left by the run that trained it) and the trial beats the best so
+        far, it counts as the file's model, so that worse trials of this run don't replace it.
+        """
         staged = staged_model_path(self.staging, trial.number)
         if not os.path.exists(staged):
+            if (trial.status is TrialStatus.COMPLETE and trial.score is not None
+                    and os.path.exists(self.path) and self._beats(trial)):
+                self.best = (trial.score, trial.number)
             return False
         if trial.status is TrialStatus.COMPLETE and trial.score is not None and self._beats(trial):
             os.replace(staged, self.path)

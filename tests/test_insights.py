@@ -402,3 +402,27 @@ def test_cli_run_saves_the_best_model_logs_tensorboard_plots_and_shows_effects(t
     assert "Effects on val_loss" in out and "lr: spread" in out and "act: spread" in out
     assert "Best model saved to out/best.keras (trial" in out
     assert "Plot written to search.png" in out and "TensorBoard logs in logs" in out
+
+
+def test_best_model_file_keeps_the_best_whatever_the_finishing_order(tmp_path):
+    from gridspec.artifacts import BestModelFile, staged_model_path
+
+    keeper = BestModelFile(str(tmp_path / "best.keras"), "min")
+
+    def finish(number, score, status="COMPLETE"):
+        os.makedirs(keeper.staging, exist_ok=True)
+        with open(staged_model_path(keeper.staging, number), "w") as f:
+            f.write(f"model of trial {number}")
+        return keeper.offer(trial(number, status, score if status != "FAILED" else None, a=number))
+
+    assert finish(3, 0.5) and finish(5, 0.2)
+    assert not finish(1, 0.9) and not finish(6, 0.2)  # worse, and a tie lost to a lower number
+    assert finish(2, 0.2)  # a tie won by a lower number (parallel workers finish out of order)
+    assert not finish(4, None, "FAILED")
+    assert (tmp_path / "best.keras").read_text() == "model of trial 2"
+    assert os.listdir(keeper.staging) == []  # every other staged model deleted at once
+    # a trial resumed from a journal (no staged model) that beats the rest keeps the file
+    keeper.offer(trial(7, score=0.1, a=7))
+    assert not finish(8, 0.15) and (tmp_path / "best.keras").read_text() == "model of trial 2"
+    keeper.close()
+    assert sorted(os.listdir(tmp_path)) == ["best.keras"]
