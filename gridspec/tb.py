@@ -51,7 +51,7 @@ def _short(value: Any) -> str:
     return repr(value)
 
 
-def hparam_domain(values: Sequence[Any]) -> tuple[type | None, Callable[[Any], Any]]:
+def hparam_domain(values: Sequence[Any]) -> tuple[type, Callable[[Any], Any]]:
     """An axis' HParams type and the converter of its values to that type.
 
     HParams values must be bool, int, float or str, one type per axis: numbers of mixed
@@ -69,10 +69,11 @@ def hparam_domain(values: Sequence[Any]) -> tuple[type | None, Callable[[Any], A
 
 def _experiment_metrics(hp: Any, objective: str) -> list[Any]:
     name = objective.removeprefix("val_")
-    group = "validation" if objective.startswith("val_") else "train"
+    validation = objective.startswith("val_")
     return [
         hp.Metric(SCORE_TAG, display_name=f"{objective} (best epoch)"),
-        hp.Metric(f"epoch_{name}", group=group, display_name=objective),
+        hp.Metric(f"epoch_{name}", group="validation" if validation else "train", display_name=objective,
+                  dataset_type=hp.Metric.VALIDATION if validation else hp.Metric.TRAINING),
     ]
 
 
@@ -84,8 +85,7 @@ def write_experiment(root: str, axes: Mapping[str, Sequence[Any]], objective: st
     hparams = []
     for name, values in axes.items():
         kind, convert = hparam_domain(values)
-        converted = sorted({convert(v) for v in values}) if kind is not None else []
-        hparams.append(hp.HParam(name, hp.Discrete(converted, dtype=kind) if converted else None))
+        hparams.append(hp.HParam(name, hp.Discrete(sorted({convert(v) for v in values}), dtype=kind)))
     os.makedirs(root, exist_ok=True)
     writer = tf.summary.create_file_writer(root)
     with writer.as_default():
