@@ -18,6 +18,7 @@ from gridspec.errors import (
     SearchInterrupted,
 )
 from gridspec.result import SearchResult, Trial, TrialStatus
+from gridspec.sample import sample
 
 __all__ = [
     "DataError",
@@ -31,6 +32,7 @@ __all__ = [
     "Trial",
     "TrialStatus",
     "grid",
+    "sample",
     "train_data",
     "val_data",
 ]

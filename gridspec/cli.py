@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", metavar="PATH", help="write the result as JSON")
     run.add_argument("--csv", metavar="PATH", help="write one row per trial as CSV")
     run.add_argument("--top", type=int, default=5, help="rows of the final leaderboard (default 5)")
+    _add_insight_options(run, save=True)
     run.set_defaults(handler=cmd_run)
 
     plan = commands.add_parser("plan", help="show the combinations of a @grid; trains nothing")
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--search", type=_positive_int, metavar="N",
                       help="which search of the file (default: the latest)")
     show.add_argument("--top", type=int, default=10, help="rows of the leaderboard (default 10)")
+    _add_insight_options(show, save=False)
     show.set_defaults(handler=cmd_show)
     return parser
 
@@ -157,6 +159,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.fresh and not args.storage:
         raise GridSpecError("--fresh starts a new search in a journal file; give --storage PATH too")
+    _check_plot_option(args)
     grid = _load_grid(args.target)
     result = search(
         grid,
@@ -175,6 +178,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         resume=not args.fresh,
         max_failures=args.max_failures,
         verbose=Printer(out),
+        save_best=args.save_best,
+        tensorboard_dir=args.tensorboard,
     )
     if args.json:
         result.to_json(args.json)
@@ -186,7 +191,47 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     out.write(result.leaderboard(top=args.top) + "\n")
     for trial in result.failed[:3]:
         out.write(f"trial {trial.number} failed: {trial.error}\n")
+    _write_insights(result, args, out)
     return 0
+
+
+# -- after the search: effects, the best model, TensorBoard, the plot -------------------------
+def _add_insight_options(parser: argparse.ArgumentParser, save: bool) -> None:
+    """``--plot`` (run and show); ``--save-best`` and ``--tensorboard`` (run only)."""
+    if save:
+        parser.add_argument("--save-best", metavar="PATH",
+                            help="keep the best trial's model (best epoch's weights) as one .keras file")
+        parser.add_argument("--tensorboard", metavar="DIR",
+                            help="write one TensorBoard run per trial and the HParams summary under DIR")
+    parser.add_argument("--plot", metavar="PNG", help="draw the leaderboard and one panel per axis into PNG")
+
+
+def _check_plot_option(args: argparse.Namespace) -> None:
+    """Say before anything trains that --plot can't work (no matplotlib, a missing folder)."""
+    path = getattr(args, "plot", None)
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise GridSpecError(f"--plot {path}: the folder {folder} does not exist; create it first")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise GridSpecError(f'--plot needs matplotlib; install it with pip install "gridspec[plot]"') from None
+
+
+def _write_insights(result: Any, args: argparse.Namespace, out: TextIO) -> None:
+    """The effects section, then where the best model, the logs and the plot went."""
+    effects = result.effects()
+    if len(effects):
+        out.write(str(effects) + "\n")
+    if getattr(args, "save_best", None) and result.completed:
+        out.write(f"Best model saved to {args.save_best} (trial {result.best.number}, epoch {result.best.best_epoch})\n")
+    if getattr(args, "tensorboard", None):
+        out.write(f"TensorBoard logs in {args.tensorboard} (tensorboard --logdir {args.tensorboard})\n")
+    if getattr(args, "plot", None):
+        result.plot(args.plot)
+        out.write(f"Plot written to {args.plot}\n")
 
 
 def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
@@ -228,8 +273,10 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     from gridspec.journal import load
 
+    _check_plot_option(args)
     stored = load(args.path, args.search)
     out.write(stored.report(top=None if args.top <= 0 else args.top) + "\n")
+    _write_insights(stored.result(), args, out)
     return 0
 
 

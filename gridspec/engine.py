@@ -8,12 +8,14 @@ whoever asked for them. It never prints and never touches Keras itself (``trial`
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import attrs
 
+from gridspec.artifacts import BestModelFile, check_save_best
 from gridspec.decorators import GridFunction
 from gridspec.errors import GridSpecError, SearchError, SearchInterrupted
 from gridspec.fingerprint import search_fingerprint
@@ -122,9 +124,10 @@ def search(
         raise GridSpecError(f"unknown executor {executor!r}; valid executors: None (in-process)")
     if workers != 1 or gpus:
         raise GridSpecError("worker processes (workers > 1, gpus=) are not available in this version")
-    for name, value in (("save_best", save_best), ("tensorboard_dir", tensorboard_dir)):
-        if value is not None:
-            raise GridSpecError(f"{name}= is not available in this version")
+    if save_best is not None:
+        check_save_best(save_best)
+    if tensorboard_dir is not None:
+        tensorboard_dir = _check_tensorboard_dir(tensorboard_dir)
     if distribute is not None:
         raise GridSpecError("distribute= is not available in this version")
 
@@ -154,6 +157,9 @@ def search(
         cache_bytes=cache_bytes,
         keras_verbose=keras_verbose,
     )
+    best_file = BestModelFile(save_best, goal) if save_best is not None else None
+    settings = attrs.evolve(settings, save_dir=best_file.staging if best_file is not None else None,
+                           tensorboard_dir=tensorboard_dir)
     runner = TrialRunner(grid, train_fn, val_fn, settings, callbacks=callbacks, distribute=distribute)
     plan = make_strategy(strategy, size=size, epochs=epochs, max_trials=max_trials, seed=seed)
     report = reporter(verbose)
@@ -179,7 +185,8 @@ def search(
 
     started = time.perf_counter()
     executor_ = InProcessExecutor(runner)
-    loop = _Loop(space, plan, executor_, runner, report, goal, journal, max_failures)
+    loop = _Loop(space, plan, executor_, runner, report, goal, journal, max_failures,
+                 on_trial=best_file.offer if best_file is not None else None)
     stop = StopRequest(lambda: loop._emit(Note(
         "interrupted: stopping after the trial in progress is recorded (Ctrl-C again to stop at once)")))
     interrupted = False
@@ -189,6 +196,10 @@ def search(
             if journal is not None:
                 report(Note(_storage_note(journal, make_strategy(
                     strategy, size=size, epochs=epochs, max_trials=max_trials, seed=seed), plan.total)))
+        if tensorboard_dir is not None:
+            from gridspec import tb
+
+            tb.write_experiment(tensorboard_dir, {a.name: a.values for a in space.axes}, objective)
         with stop:
             trials = loop.run(stop)
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once; the trial in progress is lost
@@ -197,6 +208,8 @@ def search(
         executor_.shutdown()
         if journal is not None:
             journal.close()
+        if best_file is not None:
+            best_file.close()
     interrupted = interrupted or (stop.requested and loop.finished < plan.total)
     result = SearchResult(
         trials=tuple(trials),
@@ -252,6 +265,20 @@ def _storage_note(journal: Journal, fresh_plan: Any, total: int) -> str:
     return f"resumed: {done} of {total} trials already complete in {journal.label}{rerun}"
 
 
+def _check_tensorboard_dir(path: Any) -> str:
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise GridSpecError(
+            f"tensorboard_dir must be a folder path, such as tensorboard_dir='logs' (got {path!r})"
+        )
+    text = os.fspath(path)
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise GridSpecError(f"tensorboard_dir={text!r} is a file; give a folder path")
+    from gridspec import tb
+
+    tb.require()  # a missing tensorboard package is said before anything trains
+    return text
+
+
 def _module_of(grid: GridFunction) -> Any:
     import sys
 
@@ -266,7 +293,9 @@ class _Loop:
 
     def __init__(self, space: Any, plan: Any, executor: Any, runner: TrialRunner,
                  report: Callable[[Event], None] | None, direction: str,
-                 journal: Journal | None = None, max_failures: int | None = None) -> None:
+                 journal: Journal | None = None, max_failures: int | None = None,
+                 on_trial: Callable[[Trial], Any] | None = None) -> None:
+        self.on_trial = on_trial  # sees every finished trial first (save_best keeps the best model)
         self.space = space
         self.plan = plan
         self.executor = executor
@@ -297,7 +326,10 @@ class _Loop:
 
     def _resume(self, proposal: Proposal, stored: Trial) -> None:
         """A proposal the journal already answers: no training, params taken from the grid."""
-        self.trials[proposal.index] = attrs.evolve(stored, params=self.space[proposal.index])
+        trial = attrs.evolve(stored, params=self.space[proposal.index])
+        self.trials[proposal.index] = trial
+        if self.on_trial is not None:
+            self.on_trial(trial)
         self.plan.tell(proposal, stored.score)
         self.position += 1
         self.finished += 1
@@ -320,6 +352,8 @@ class _Loop:
                 self.gave_up = trial
         else:
             self.failures_in_a_row = 0
+        if self.on_trial is not None:
+            self.on_trial(trial)
         self.plan.tell(proposal, trial.score if trial.status is not TrialStatus.FAILED else None)
         self.finished += 1
         self.durations.append(trial.duration)

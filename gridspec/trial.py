@@ -57,6 +57,8 @@ class TrialSettings:
     repeats: int = 1
     cache_bytes: int = DEFAULT_CACHE_BYTES
     keras_verbose: int = 0
+    save_dir: str | None = None  # where a COMPLETE trial leaves its best-epoch model (save_best)
+    tensorboard_dir: str | None = None  # one TensorBoard run per trial under it
 
 
 def failed_trial(task: TrialTask, exc: BaseException, duration: float, history: dict[str, list[float]] | None = None) -> Trial:
@@ -203,7 +205,7 @@ class TrialRunner:
             )
         return model
 
-    def _fit_once(self, task: TrialTask, seed: int) -> dict[str, list[float]]:
+    def _fit_once(self, task: TrialTask, seed: int, extra_callbacks: Sequence[Any] = ()) -> dict[str, list[float]]:
         keras = _keras()
         s = self.settings
         keras.utils.set_random_seed(seed)
@@ -228,7 +230,7 @@ class TrialRunner:
                         initial_epoch=task.start_epoch,
                         steps_per_epoch=s.steps_per_epoch,
                         validation_data=val_data,
-                        callbacks=list(self.callbacks),
+                        callbacks=[*self.callbacks, *extra_callbacks],
                         verbose=s.keras_verbose,
                         shuffle=False,  # the order is ours: the same for every trial
                     )
@@ -247,12 +249,26 @@ class TrialRunner:
 
     def run(self, task: TrialTask) -> Trial:
         """Train one combination; failures come back as a FAILED trial, user mistakes raise."""
+        if not (self.settings.save_dir or self.settings.tensorboard_dir):
+            return self._run(task, None)
+        from gridspec.keras_hooks import TrialHooks  # save_best / tensorboard_dir: Keras callbacks
+
+        hooks = TrialHooks(self.settings, task, self.grid.space)
+        try:
+            trial = self._run(task, hooks)
+            hooks.finish(trial)
+        finally:
+            hooks.release()
+        return trial
+
+    def _run(self, task: TrialTask, hooks: Any) -> Trial:
         s = self.settings
         started = time.perf_counter()
         histories: list[dict[str, list[float]]] = []
         try:
             for repeat in range(s.repeats):
-                histories.append(self._fit_once(task, s.seed + repeat))
+                extra = hooks.callbacks(repeat) if hooks is not None else ()
+                histories.append(self._fit_once(task, s.seed + repeat, extra))
             history = _mean_history(histories)
             curve = history.get(s.objective)
             if curve is None:

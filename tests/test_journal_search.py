@@ -394,10 +394,12 @@ def test_cli_storage_resume_fresh_and_show(tmp_path: Path) -> None:
     assert "Model " not in again.stdout  # nothing trained
     assert [line for line in again.stdout.splitlines() if line.startswith("Best params found: ")] == best
 
-    shown = cli("show", "runs.sqlite", cwd=tmp_path)
+    shown = cli("show", "runs.sqlite", "--plot", "stored.png", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "trials: 2 complete, 0 failed, 0 pruned, 0 running or interrupted" in shown.stdout
     assert best[0] in shown.stdout
+    assert "Plot written to stored.png" in shown.stdout
+    assert (tmp_path / "stored.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     changed = cli(*target, "--epochs", "2", cwd=tmp_path)
     assert changed.returncode == 2
