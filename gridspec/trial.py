@@ -60,6 +60,8 @@ class TrialSettings:
     repeats: int = 1
     cache_bytes: int = DEFAULT_CACHE_BYTES
     keras_verbose: int = 0
+    save_dir: str | None = None  # where a COMPLETE trial leaves its best-epoch model (save_best)
+    tensorboard_dir: str | None = None  # one TensorBoard run per trial under it
     # Where a trial keeps its model after each run so a later task with start_epoch > 0
     # continues it (halving). A folder every executor's workers can read and write.
     checkpoint_dir: str | None = None
@@ -123,20 +125,15 @@ class TrialRunner:
         self.callbacks = tuple(callbacks)
         self.distribute = distribute
         self._sources: dict[tuple[str, str], Source] = {}
-        self.check_axes()
+        self.check_factories()
 
     # -- validation ------------------------------------------------------------------------
-    def check_axes(self) -> None:
-        """Every axis must reach the model function or a data factory; every factory
-        parameter without a default must be an axis."""
+    def check_factories(self) -> None:
+        """Every factory parameter without a default must be a grid axis."""
         axes = self.grid.space.names
-        model_names, model_kw = accepted_params(self.grid.fn)
-        users = set(axes) if model_kw else set(model_names)
         for kind, fn in (("train", self.train_fn), ("val", self.val_fn)):
             if fn is None:
                 continue
-            names, var_kw = accepted_params(fn)
-            users |= set(axes) if var_kw else set(names)
             for name in required_params(fn):
                 if name not in axes:
                     raise GridError(
@@ -144,6 +141,19 @@ class TrialRunner:
                         f"grid axis; a factory takes no arguments or only grid axes "
                         f"(axes: {', '.join(axes)}){did_you_mean(name, axes)}"
                     )
+
+    def check_axes(self, arrays: bool) -> None:
+        """Every axis must reach the model function or a data factory (or, for in-memory
+        arrays, be ``batch_size``, which gridspec batches them by)."""
+        axes = self.grid.space.names
+        model_names, model_kw = accepted_params(self.grid.fn)
+        users = set(axes) if model_kw else set(model_names)
+        for fn in (self.train_fn, self.val_fn):
+            if fn is not None:
+                names, var_kw = accepted_params(fn)
+                users |= set(axes) if var_kw else set(names)
+        if arrays:
+            users.add("batch_size")
         for axis in axes:
             if axis not in users:
                 value = list(self.grid.space.axes[axes.index(axis)].values)
@@ -170,6 +180,7 @@ class TrialRunner:
         train = self.source("train", params)
         val = self.source("val", params)
         assert train is not None
+        self.check_axes(arrays=train.form == "arrays")
         s = self.settings
         if train.endless and s.steps_per_epoch is None:
             raise GridSpecError(
@@ -200,7 +211,8 @@ class TrialRunner:
             )
         return model
 
-    def _fit_once(self, task: TrialTask, seed: int, repeat: int = 0) -> dict[str, list[float]]:
+    def _fit_once(self, task: TrialTask, seed: int, extra_callbacks: Sequence[Any] = (),
+                  repeat: int = 0) -> dict[str, list[float]]:
         keras = _keras()
         s = self.settings
         keras.utils.set_random_seed(seed)
@@ -230,7 +242,7 @@ class TrialRunner:
                         initial_epoch=task.start_epoch,
                         steps_per_epoch=s.steps_per_epoch,
                         validation_data=val_data,
-                        callbacks=list(self.callbacks),
+                        callbacks=[*self.callbacks, *extra_callbacks],
                         verbose=s.keras_verbose,
                         shuffle=False,  # the order is ours: the same for every trial
                     )
@@ -251,6 +263,19 @@ class TrialRunner:
 
     def run(self, task: TrialTask) -> Trial:
         """Train one combination; failures come back as a FAILED trial, user mistakes raise."""
+        if not (self.settings.save_dir or self.settings.tensorboard_dir):
+            return self._run(task, None)
+        from gridspec.keras_hooks import TrialHooks  # save_best / tensorboard_dir: Keras callbacks
+
+        hooks = TrialHooks(self.settings, task, self.grid.space)
+        try:
+            trial = self._run(task, hooks)
+            hooks.finish(trial)
+        finally:
+            hooks.release()
+        return trial
+
+    def _run(self, task: TrialTask, hooks: Any) -> Trial:
         s = self.settings
         started = time.perf_counter()
         histories: list[dict[str, list[float]]] = []
@@ -259,7 +284,8 @@ class TrialRunner:
             task = attrs.evolve(task, start_epoch=0)
         try:
             for repeat in range(s.repeats):
-                histories.append(self._fit_once(task, s.seed + repeat, repeat))
+                extra = hooks.callbacks(repeat) if hooks is not None else ()
+                histories.append(self._fit_once(task, s.seed + repeat, extra, repeat))
             history = _concat_history(earlier, _mean_history(histories))
             curve = history.get(s.objective)
             if curve is None:
@@ -337,9 +363,9 @@ def _earlier_run(settings: TrialSettings, task: TrialTask) -> tuple[dict[str, li
         return None, 0.0
     with open(meta, encoding="utf-8") as f:
         data = json.load(f)
-    history = {k: [float(v) for v in vs][: task.start_epoch] for k, vs in data["history"].items()}
+    history = {k: [float(v) for v in vs] for k, vs in data["history"].items()}
     if any(len(vs) != task.start_epoch for vs in history.values()):
-        return None, 0.0
+        return None, 0.0  # the checkpoint is from another epoch than this task continues
     return history, float(data["duration"])
 
 
