@@ -243,6 +243,41 @@ def test_rung_lines_say_what_was_promoted(halved):
     assert finished[0].startswith("Model 1 of 6... trial 1") and finished[6].startswith("Model 1 of 2...")
 
 
+def _interrupter():
+    import keras
+
+    class InterruptRung2(keras.callbacks.Callback):
+        """Ctrl-C as the first promoted trial starts, while ``armed``."""
+
+        armed = True
+
+        def on_train_begin(self, logs=None):
+            if InterruptRung2.armed and self.params["epochs"] == 3:
+                raise KeyboardInterrupt
+
+    return InterruptRung2
+
+
+def test_a_resumed_halving_search_does_not_redo_a_rung(tmp_path, halved):
+    storage = str(tmp_path / "search.sqlite")
+    interrupter = _interrupter()
+    with pytest.raises(gs.SearchInterrupted):
+        build.search(strategy="halving", storage=storage, callbacks=[interrupter()], **SETTINGS)
+    assert (tmp_path / "search.sqlite.checkpoints").is_dir()  # kept to continue the trials
+    interrupter.armed = False
+    from gridspec.progress import TrialStarted
+
+    events: list[object] = []
+    resumed = build.search(strategy="halving", storage=storage, callbacks=[interrupter()],
+                           verbose=events.append, **SETTINGS)
+    started = [(e.number, e.start_epoch, e.epochs) for e in events if isinstance(e, TrialStarted)]
+    assert started == [(t.number, 1, 3) for t in halved.completed]  # rung 1 came from the journal
+    assert [(t.status, t.epochs) for t in resumed.trials] == [(t.status, t.epochs) for t in halved.trials]
+    for a, b in zip(resumed.trials, halved.trials):
+        assert a.score == pytest.approx(b.score, rel=1e-6)
+    assert not (tmp_path / "search.sqlite.checkpoints").exists()  # a finished search cleans up
+
+
 def test_halving_options_are_checked():
     with pytest.raises(gs.GridSpecError, match=r"eta must be an integer of at least 2, such as eta=3 \(got eta=1\)"):
         build.search(strategy="halving", eta=1, **SETTINGS)
