@@ -8,8 +8,17 @@ trains every combination on the same data. Importing this package imports no Ten
 from __future__ import annotations
 
 from gridspec.decorators import grid, train_data, val_data
-from gridspec.errors import DataError, GridError, GridSpecError, JournalError, LookupFailed, SearchError
+from gridspec.errors import (
+    DataError,
+    GridError,
+    GridSpecError,
+    JournalError,
+    LookupFailed,
+    SearchError,
+    SearchInterrupted,
+)
 from gridspec.result import SearchResult, Trial, TrialStatus
+from gridspec.sample import sample
 
 __all__ = [
     "DataError",
@@ -18,10 +27,12 @@ __all__ = [
     "JournalError",
     "LookupFailed",
     "SearchError",
+    "SearchInterrupted",
     "SearchResult",
     "Trial",
     "TrialStatus",
     "grid",
+    "sample",
     "train_data",
     "val_data",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -66,20 +67,36 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--validation-steps", type=_positive_int, help="validation batches per epoch")
     run.add_argument("--objective", help="Keras history key to compare (default val_loss, or loss)")
     run.add_argument("--direction", choices=("min", "max"), help="min or max (default from the name)")
-    run.add_argument("--strategy", default="grid", help="grid (default) or random")
+    run.add_argument("--strategy", default="grid", help="grid (default), random or halving")
+    run.add_argument("--eta", type=_positive_int, default=3,
+                     help="halving: promote the best 1/ETA of each rung to ETA times more epochs (default 3)")
+    run.add_argument("--min-epochs", type=_positive_int, help="halving: epochs of the first rung (default 1)")
+    run.add_argument("--executor", help="where trials run: process (worker processes even for "
+                     "--workers 1) or ray (default: this process, or processes for --workers N)")
+    run.add_argument("--address", metavar="ADDR",
+                     help="ray: the cluster to connect to, such as auto or ray://head:10001 "
+                     "(default: start a local instance)")
+    run.add_argument("--trial-cpus", type=float, metavar="N", help="ray: CPUs per trial (default 1)")
+    run.add_argument("--trial-gpus", type=float, metavar="N", help="ray: GPUs per trial (default 0)")
     run.add_argument("--max-trials", type=_positive_int, help="train at most N combinations")
     run.add_argument("--workers", type=_positive_int, default=1,
                      help="trials at once, each in its own worker process (default 1: in-process)")
     run.add_argument("--gpus", type=_gpu_list, metavar="0,1", help="one worker process per GPU")
-    run.add_argument("--executor", help="process: worker processes even for --workers 1")
     run.add_argument("--distribute", help="mirrored: each trial trains on all local GPUs")
     run.add_argument("--seed", type=int, default=0, help="random state every trial starts from")
     run.add_argument("--repeats", type=_positive_int, default=1, help="train each combination N times")
     run.add_argument("--train", type=_factory_choice, help="name of the @train_data factory to use")
     run.add_argument("--val", type=_factory_choice, help="name of the @val_data factory, or none")
+    run.add_argument("--storage", metavar="PATH",
+                     help="SQLite journal of the trials; running again resumes (see --fresh)")
+    run.add_argument("--fresh", action="store_true",
+                     help="start a new search in --storage's file instead of resuming (keeps the old)")
+    run.add_argument("--max-failures", type=_positive_int, metavar="N",
+                     help="stop after N failed trials in a row")
     run.add_argument("--json", metavar="PATH", help="write the result as JSON")
     run.add_argument("--csv", metavar="PATH", help="write one row per trial as CSV")
     run.add_argument("--top", type=int, default=5, help="rows of the final leaderboard (default 5)")
+    _add_insight_options(run, save=True)
     run.set_defaults(handler=cmd_run)
 
     plan = commands.add_parser("plan", help="show the combinations of a @grid; trains nothing")
@@ -91,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="the grids and data factories of a module")
     listing.add_argument("module", metavar="MODULE", help="dotted module name or path/to/file.py")
     listing.set_defaults(handler=cmd_list)
+
+    show = commands.add_parser("show", help="the leaderboard of a stored search (--storage journal)")
+    show.add_argument("path", metavar="PATH", help="a journal written by run --storage PATH")
+    show.add_argument("--search", type=_positive_int, metavar="N",
+                      help="which search of the file (default: the latest)")
+    show.add_argument("--top", type=int, default=10, help="rows of the leaderboard (default 10)")
+    _add_insight_options(show, save=False)
+    show.set_defaults(handler=cmd_show)
     return parser
 
 
@@ -156,6 +181,9 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from gridspec.progress import Printer
     from gridspec.registry import AUTO
 
+    if args.fresh and not args.storage:
+        raise GridSpecError("--fresh starts a new search in a journal file; give --storage PATH too")
+    _check_plot_option(args)
     grid = _load_grid(args.target)
     result = search(
         grid,
@@ -168,13 +196,22 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         max_trials=args.max_trials,
         workers=args.workers,
         gpus=args.gpus,
-        executor=args.executor,
         distribute=args.distribute,
         seed=args.seed,
         repeats=args.repeats,
+        eta=args.eta,
+        min_epochs=args.min_epochs,
+        executor=args.executor,
+        address=args.address,
+        trial_resources=_trial_resources(args),
         train=AUTO if args.train is None else args.train,
         val=AUTO if args.val is None else args.val,
+        storage=args.storage,
+        resume=not args.fresh,
+        max_failures=args.max_failures,
         verbose=Printer(out),
+        save_best=args.save_best,
+        tensorboard_dir=args.tensorboard,
     )
     if args.json:
         result.to_json(args.json)
@@ -186,7 +223,53 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     out.write(result.leaderboard(top=args.top) + "\n")
     for trial in result.failed[:3]:
         out.write(f"trial {trial.number} failed: {trial.error}\n")
+    _write_insights(result, args, out)
     return 0
+
+
+def _trial_resources(args: argparse.Namespace) -> dict[str, float] | None:
+    resources = {"num_cpus": args.trial_cpus, "num_gpus": args.trial_gpus}
+    chosen = {k: v for k, v in resources.items() if v is not None}
+    return chosen or None
+
+
+# -- after the search: effects, the best model, TensorBoard, the plot -------------------------
+def _add_insight_options(parser: argparse.ArgumentParser, save: bool) -> None:
+    """``--plot`` (run and show); ``--save-best`` and ``--tensorboard`` (run only)."""
+    if save:
+        parser.add_argument("--save-best", metavar="PATH",
+                            help="keep the best trial's model (best epoch's weights) as one .keras file")
+        parser.add_argument("--tensorboard", metavar="DIR",
+                            help="write one TensorBoard run per trial and the HParams summary under DIR")
+    parser.add_argument("--plot", metavar="PNG", help="draw the leaderboard and one panel per axis into PNG")
+
+
+def _check_plot_option(args: argparse.Namespace) -> None:
+    """Say before anything trains that --plot can't work (no matplotlib, a missing folder)."""
+    path = getattr(args, "plot", None)
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise GridSpecError(f"--plot {path}: the folder {folder} does not exist; create it first")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise GridSpecError(f'--plot needs matplotlib; install it with pip install "gridspec[plot]"') from None
+
+
+def _write_insights(result: Any, args: argparse.Namespace, out: TextIO) -> None:
+    """The effects section, then where the best model, the logs and the plot went."""
+    effects = result.effects()
+    if len(effects):
+        out.write(str(effects) + "\n")
+    if getattr(args, "save_best", None) and result.completed:
+        out.write(f"Best model saved to {args.save_best} (trial {result.best.number}, epoch {result.best.best_epoch})\n")
+    if getattr(args, "tensorboard", None):
+        out.write(f"TensorBoard logs in {args.tensorboard} (tensorboard --logdir {args.tensorboard})\n")
+    if getattr(args, "plot", None):
+        result.plot(args.plot)
+        out.write(f"Plot written to {args.plot}\n")
 
 
 def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
@@ -225,6 +308,16 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
+    from gridspec.journal import load
+
+    _check_plot_option(args)
+    stored = load(args.path, args.search)
+    out.write(stored.report(top=None if args.top <= 0 else args.top) + "\n")
+    _write_insights(stored.result(), args, out)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -236,7 +329,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.flush()
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         out.flush()
-        print("interrupted", file=sys.stderr)
+        # SearchInterrupted says what finished and how to resume
+        print(f"interrupted: {exc}" if str(exc) else "interrupted", file=sys.stderr)
+        if getattr(args, "storage", None):
+            again = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--fresh"]
+            print(f"resume with: gridspec {shlex.join(again)}", file=sys.stderr)
         return 130

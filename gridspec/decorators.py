@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import attrs
@@ -64,7 +64,7 @@ def did_you_mean(name: str, options: Any) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def select(fn: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
+def select(fn: Callable[..., Any], params: Mapping[str, Any]) -> dict[str, Any]:
     """The subset of ``params`` that ``fn`` declares (all of them if it takes ``**kwargs``)."""
     names, var_kw = accepted_params(fn)
     return dict(params) if var_kw else {k: v for k, v in params.items() if k in names}
@@ -72,6 +72,9 @@ def select(fn: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
 
 class GridFunction:
     """A model function decorated with ``@grid``: still callable, plus ``.space`` and ``.search``."""
+
+    __name__: str
+    __qualname__: str
 
     def __init__(self, fn: Callable[..., Any], space: Space) -> None:
         functools.update_wrapper(self, fn)

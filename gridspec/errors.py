@@ -9,12 +9,17 @@ reach for first, so ``except ValueError`` keeps working around gridspec calls::
     │                                          a target, module or data factory not found
     ├── DataError(GridSpecError)               a factory produced unusable batches
     ├── JournalError(GridSpecError)            a storage file that can't be used
-    └── SearchError(GridSpecError)             no trial completed; exit code 1
+    └── SearchError(GridSpecError)             no trial completed, or max_failures
+                                               consecutive failures; exit code 1
+
+    SearchInterrupted(KeyboardInterrupt)       Ctrl-C: carries the finished trials
 
 Only the CLI catches them: it prints ``error: <message>`` and exits with ``exit_code``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "DataError",
@@ -23,6 +28,7 @@ __all__ = [
     "JournalError",
     "LookupFailed",
     "SearchError",
+    "SearchInterrupted",
 ]
 
 
@@ -49,10 +55,24 @@ class JournalError(GridSpecError):
 
 
 class SearchError(GridSpecError):
-    """No trial of the search completed. ``first_error`` is the first failure's text."""
+    """No trial of the search completed, or the search stopped after ``max_failures``
+    consecutive failures. ``first_error`` is the first failure's text; ``result`` (when
+    set) holds the trials that did finish."""
 
     exit_code = 1
 
-    def __init__(self, message: str, first_error: str | None = None) -> None:
+    def __init__(self, message: str, first_error: str | None = None, result: Any = None) -> None:
         super().__init__(message)
         self.first_error = first_error
+        self.result = result
+
+
+class SearchInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the search; ``result`` holds the trials that finished (and were
+    recorded in the journal, with ``storage=``). A ``KeyboardInterrupt``, so a script stops."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, result: Any = None) -> None:
+        super().__init__(message)
+        self.result = result

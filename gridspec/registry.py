@@ -84,10 +84,10 @@ class Registry:
             for f in candidates:
                 if f.name == choice:
                     return f.fn
-            names = [f.name for f in candidates]
+            known = [f.name for f in candidates]
             raise LookupFailed(
                 f"no @{kind}_data factory named {choice!r} in module {self.module}"
-                f"{did_you_mean(choice, names)} (found: {', '.join(map(repr, names)) or 'none'})"
+                f"{did_you_mean(choice, known)} (found: {', '.join(map(repr, known)) or 'none'})"
             )
         raise LookupFailed(
             f"{kind}= must be a factory's name, a callable or None (got {choice!r})"

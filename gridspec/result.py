@@ -251,6 +251,30 @@ class SearchResult:
             ) from None
         return pd.DataFrame.from_records(self.to_records()).set_index("number")
 
+    # -- after the search (gridspec.refit, gridspec.effects, gridspec.plot) ----------------
+    def refit(self, **settings: Any) -> Any:
+        """Rebuild the best combination, train it, and return the ``keras.Model``.
+
+        Settings (``epochs``, ``steps_per_epoch``, ``validation_steps``, ``train``, ``val``,
+        ``seed``, ``callbacks``, ``verbose``) default to the search's; ``train``/``val`` also
+        take an in-memory ``(x, y)`` pair. ``SearchError`` if no trial completed.
+        """
+        from gridspec.refit import refit
+
+        return refit(self, **settings)
+
+    def effects(self) -> Any:
+        """For each axis with several values: each value's count, best and mean score."""
+        from gridspec.effects import effects
+
+        return effects(self)
+
+    def plot(self, path: str, top: int = 15) -> str:
+        """A PNG: the leaderboard and one panel per axis (needs ``gridspec[plot]``)."""
+        from gridspec.plot import plot
+
+        return plot(self, path, top=top)
+
     # -- text ------------------------------------------------------------------------------
     def leaderboard(self, top: int | None = 10) -> str:
         """A plain-text table of the best trials, readable in a terminal and a log file."""

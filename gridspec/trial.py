@@ -11,7 +11,10 @@ strategy, the executor or the journal: it gets a ``TrialTask`` (plain data) and 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
+import os
 import time
 import traceback as tb
 import warnings
@@ -57,6 +60,11 @@ class TrialSettings:
     repeats: int = 1
     cache_bytes: int = DEFAULT_CACHE_BYTES
     keras_verbose: int = 0
+    save_dir: str | None = None  # where a COMPLETE trial leaves its best-epoch model (save_best)
+    tensorboard_dir: str | None = None  # one TensorBoard run per trial under it
+    # Where a trial keeps its model after each run so a later task with start_epoch > 0
+    # continues it (halving). A folder every executor's workers can read and write.
+    checkpoint_dir: str | None = None
 
 
 def failed_trial(task: TrialTask, exc: BaseException, duration: float, history: dict[str, list[float]] | None = None) -> Trial:
@@ -117,20 +125,15 @@ class TrialRunner:
         self.callbacks = tuple(callbacks)
         self.distribute = distribute
         self._sources: dict[tuple[str, str], Source] = {}
-        self.check_axes()
+        self.check_factories()
 
     # -- validation ------------------------------------------------------------------------
-    def check_axes(self) -> None:
-        """Every axis must reach the model function or a data factory; every factory
-        parameter without a default must be an axis."""
+    def check_factories(self) -> None:
+        """Every factory parameter without a default must be a grid axis."""
         axes = self.grid.space.names
-        model_names, model_kw = accepted_params(self.grid.fn)
-        users = set(axes) if model_kw else set(model_names)
         for kind, fn in (("train", self.train_fn), ("val", self.val_fn)):
             if fn is None:
                 continue
-            names, var_kw = accepted_params(fn)
-            users |= set(axes) if var_kw else set(names)
             for name in required_params(fn):
                 if name not in axes:
                     raise GridError(
@@ -138,6 +141,19 @@ class TrialRunner:
                         f"grid axis; a factory takes no arguments or only grid axes "
                         f"(axes: {', '.join(axes)}){did_you_mean(name, axes)}"
                     )
+
+    def check_axes(self, arrays: bool) -> None:
+        """Every axis must reach the model function or a data factory (or, for in-memory
+        arrays, be ``batch_size``, which gridspec batches them by)."""
+        axes = self.grid.space.names
+        model_names, model_kw = accepted_params(self.grid.fn)
+        users = set(axes) if model_kw else set(model_names)
+        for fn in (self.train_fn, self.val_fn):
+            if fn is not None:
+                names, var_kw = accepted_params(fn)
+                users |= set(axes) if var_kw else set(names)
+        if arrays:
+            users.add("batch_size")
         for axis in axes:
             if axis not in users:
                 value = list(self.grid.space.axes[axes.index(axis)].values)
@@ -164,6 +180,7 @@ class TrialRunner:
         train = self.source("train", params)
         val = self.source("val", params)
         assert train is not None
+        self.check_axes(arrays=train.form == "arrays")
         s = self.settings
         if train.endless and s.steps_per_epoch is None:
             raise GridSpecError(
@@ -194,7 +211,8 @@ class TrialRunner:
             )
         return model
 
-    def _fit_once(self, task: TrialTask, seed: int) -> dict[str, list[float]]:
+    def _fit_once(self, task: TrialTask, seed: int, extra_callbacks: Sequence[Any] = (),
+                  repeat: int = 0) -> dict[str, list[float]]:
         keras = _keras()
         s = self.settings
         keras.utils.set_random_seed(seed)
@@ -211,8 +229,13 @@ class TrialRunner:
                 model = self._build(task.params)
         else:
             model = self._build(task.params)
+        saved = _checkpoint(s, task.number, repeat)
+        if task.start_epoch:
+            model = _resume(model, saved)
         try:
             train_data = train.training(task.epochs, s.steps_per_epoch, seed, batch_size)
+            if task.start_epoch and s.steps_per_epoch:  # the batches a full run would see next
+                train_data = train_data.skip(task.start_epoch * s.steps_per_epoch)
             val_data = val.validation(s.validation_steps, batch_size) if val is not None else None
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*ran out of data.*")
@@ -223,7 +246,7 @@ class TrialRunner:
                         initial_epoch=task.start_epoch,
                         steps_per_epoch=s.steps_per_epoch,
                         validation_data=val_data,
-                        callbacks=list(self.callbacks),
+                        callbacks=[*self.callbacks, *extra_callbacks],
                         verbose=s.keras_verbose,
                         shuffle=False,  # the order is ours: the same for every trial
                     )
@@ -235,6 +258,8 @@ class TrialRunner:
             train.raise_pending()
             if val is not None:
                 val.raise_pending()
+            if saved is not None:
+                _keep(model, saved)
             return {k: [float(v) for v in vs] for k, vs in history.history.items()}
         finally:
             del model
@@ -242,13 +267,30 @@ class TrialRunner:
 
     def run(self, task: TrialTask) -> Trial:
         """Train one combination; failures come back as a FAILED trial, user mistakes raise."""
+        if not (self.settings.save_dir or self.settings.tensorboard_dir):
+            return self._run(task, None)
+        from gridspec.keras_hooks import TrialHooks  # save_best / tensorboard_dir: Keras callbacks
+
+        hooks = TrialHooks(self.settings, task, self.grid.space)
+        try:
+            trial = self._run(task, hooks)
+            hooks.finish(trial)
+        finally:
+            hooks.release()
+        return trial
+
+    def _run(self, task: TrialTask, hooks: Any) -> Trial:
         s = self.settings
         started = time.perf_counter()
         histories: list[dict[str, list[float]]] = []
+        earlier, spent = _earlier_run(s, task)
+        if task.start_epoch and earlier is None:  # no checkpoint: retrain from scratch
+            task = attrs.evolve(task, start_epoch=0)
         try:
             for repeat in range(s.repeats):
-                histories.append(self._fit_once(task, s.seed + repeat))
-            history = _mean_history(histories)
+                extra = hooks.callbacks(repeat) if hooks is not None else ()
+                histories.append(self._fit_once(task, s.seed + repeat, extra, repeat))
+            history = _concat_history(earlier, _mean_history(histories))
             curve = history.get(s.objective)
             if curve is None:
                 raise GridSpecError(
@@ -258,9 +300,7 @@ class TrialRunner:
                 )
             for epoch, value in enumerate(curve, start=1):
                 if not math.isfinite(value):
-                    raise NonFiniteObjective(
-                        f"objective {s.objective} was {value} at epoch {task.start_epoch + epoch}"
-                    )
+                    raise NonFiniteObjective(f"objective {s.objective} was {value} at epoch {epoch}")
         except (KeyboardInterrupt, GridSpecError):
             raise
         except Exception as exc:
@@ -269,16 +309,89 @@ class TrialRunner:
         best = best_of(curve, s.direction)
         assert best is not None  # every value is finite and there is at least one epoch
         score, best_epoch = best
+        duration = spent + time.perf_counter() - started
+        _remember(s, task.number, history, duration)
         return Trial(
             number=task.number,
             params=dict(task.params),
             status=TrialStatus.COMPLETE,
             score=score,
             history=history,
-            best_epoch=task.start_epoch + best_epoch,
-            epochs=task.start_epoch + len(curve),
-            duration=time.perf_counter() - started,
+            best_epoch=best_epoch,
+            epochs=len(curve),
+            duration=duration,
         )
+
+
+# -- continuation (halving): a trial's model and history kept between its runs ---------------
+def _checkpoint(settings: TrialSettings, number: int, repeat: int) -> str | None:
+    if settings.checkpoint_dir is None:
+        return None
+    return os.path.join(settings.checkpoint_dir, f"trial-{number}-{repeat}.keras")
+
+
+def _keep(model: Any, path: str) -> None:
+    """Save the model for a later rung. Only an optimisation: if this node can't write the
+    folder, a promoted trial retrains from scratch instead (see ``_earlier_run``)."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)  # a cluster node may not have it yet
+        model.save(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # never leave an earlier rung's model to continue
+            os.remove(path)
+        warnings.warn(f"gridspec could not keep a checkpoint at {path} ({exc}); a promoted "
+                      f"trial will retrain from scratch", RuntimeWarning, stacklevel=2)
+
+
+def _resume(model: Any, path: str | None) -> Any:
+    """The freshly built ``model`` with the weights and optimizer state saved at ``path``.
+
+    Building through the user's function first keeps custom layers working without
+    registration; a model that isn't built yet (subclassed) is loaded whole instead.
+    """
+    assert path is not None
+    if getattr(model, "built", False) and getattr(model, "optimizer", None) is not None:
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(path)
+        return model
+    return _keras().models.load_model(path)
+
+
+def _earlier_run(settings: TrialSettings, task: TrialTask) -> tuple[dict[str, list[float]] | None, float]:
+    """The history and seconds of the runs a continuing ``task`` builds on (None: start over)."""
+    if not task.start_epoch or settings.checkpoint_dir is None:
+        return None, 0.0
+    meta = os.path.join(settings.checkpoint_dir, f"trial-{task.number}.json")
+    paths = [_checkpoint(settings, task.number, r) for r in range(settings.repeats)]
+    if not os.path.exists(meta) or not all(p and os.path.exists(p) for p in paths):
+        return None, 0.0
+    with open(meta, encoding="utf-8") as f:
+        data = json.load(f)
+    history = {k: [float(v) for v in vs] for k, vs in data["history"].items()}
+    if any(len(vs) != task.start_epoch for vs in history.values()):
+        return None, 0.0  # the checkpoint is from another epoch than this task continues
+    return history, float(data["duration"])
+
+
+def _remember(settings: TrialSettings, number: int, history: dict[str, list[float]], duration: float) -> None:
+    if settings.checkpoint_dir is None:
+        return
+    path = os.path.join(settings.checkpoint_dir, f"trial-{number}.json")
+    try:
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            json.dump({"history": history, "duration": duration}, f)
+        os.replace(path + ".tmp", path)
+    except OSError:
+        pass  # without it a promoted trial retrains from scratch: slower, still right
+
+
+def _concat_history(
+    earlier: dict[str, list[float]] | None, later: dict[str, list[float]]
+) -> dict[str, list[float]]:
+    """One curve per key over the whole run: earlier rungs' epochs, then this run's."""
+    if not earlier:
+        return later
+    return {k: earlier[k] + vs for k, vs in later.items() if k in earlier}
 
 
 def _label(fn: Callable[..., Any], kind: str) -> str:

@@ -6,9 +6,10 @@ import gridspec as gs
 from gridspec import errors
 
 DOCUMENTED = {
-    "grid", "train_data", "val_data",
+    "grid", "train_data", "val_data", "sample",
     "SearchResult", "Trial", "TrialStatus",
     "GridSpecError", "GridError", "LookupFailed", "DataError", "JournalError", "SearchError",
+    "SearchInterrupted",
 }
 
 

@@ -320,3 +320,24 @@ def test_best_params_repr_reads_back():
     assert ast.literal_eval(repr(result.best_params)) == result.best_params
     assert all(type(v) in (int, float) for v in result.best_params.values())
     assert not math.isnan(result.best_score)
+
+
+def test_batch_size_axis_batches_in_memory_arrays():
+    x = np.random.default_rng(0).normal(size=(64, FEATURES)).astype("float32")
+
+    def arrays():
+        return x, x[:, :1]
+
+    @gs.grid(batch_size=[8, 32])
+    def model():
+        return dense_model(probe=False)
+
+    recorder = []
+
+    class Steps(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            recorder.append(self.params["steps"])
+
+    result = model.search(train=arrays, val=None, callbacks=[Steps()])
+    assert len(result.completed) == 2
+    assert recorder == [8, 2]  # 64 samples in batches of 8, then of 32

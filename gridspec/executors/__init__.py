@@ -16,7 +16,7 @@ from gridspec.executors.inprocess import InProcessExecutor
 
 __all__ = ["EXECUTORS", "Executor", "InProcessExecutor", "check_executor", "make_executor"]
 
-EXECUTORS = ("process",)  # names users may pass as executor=; None picks by workers
+EXECUTORS = ("process", "ray")  # names users may pass as executor=; None picks by workers
 
 
 def check_executor(executor: Any, workers: int, gpus: Sequence[int] | None) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from gridspec.strategies.base import Decision, Proposal, Strategy
 from gridspec.strategies.exhaustive import GridStrategy, RandomStrategy
+from gridspec.strategies.halving import HalvingStrategy
 
-__all__ = ["Decision", "GridStrategy", "Proposal", "RandomStrategy", "Strategy", "make_strategy", "STRATEGIES"]
+__all__ = ["Decision", "GridStrategy", "HalvingStrategy", "Proposal", "RandomStrategy", "Strategy", "make_strategy", "STRATEGIES"]
 
-STRATEGIES = ("grid", "random")
+STRATEGIES = ("grid", "random", "halving")
 
 
 def make_strategy(
@@ -18,4 +19,6 @@ def make_strategy(
         return GridStrategy(size, epochs, max_trials)
     if name == "random":
         return RandomStrategy(size, epochs, max_trials, seed)
+    if name == "halving":
+        return HalvingStrategy(size, epochs, max_trials=max_trials, seed=seed, **options)  # type: ignore[arg-type]
     raise ValueError(f"unknown strategy {name!r}")  # validated earlier in engine

@@ -42,7 +42,12 @@ class Proposal:
 
 
 class Strategy(Protocol):
-    """Proposes work and learns from outcomes; ``score=None`` means the trial failed."""
+    """Proposes work and learns from outcomes; ``score=None`` means the trial failed.
+
+    Optional, read by the engine when present (halving has them): ``rung_size(rung)`` for
+    "Model i of N" per rung, ``take_outcomes()`` for per-rung progress lines, and ``pruned``
+    (the indices whose trials end as PRUNED).
+    """
 
     @property
     def total(self) -> int:

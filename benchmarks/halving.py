@@ -1,0 +1,108 @@
+"""Successive halving vs the full grid on BENCH's "seed-48" workload.
+
+    PYTHONPATH=. python benchmarks/halving.py [--epochs 9] [--steps 20] [--val-steps 5] [--eta 3]
+
+Runs the full grid and halving (eta 3: rungs of 1, 3 and 9 epochs) on the same 48
+combinations, same data and seed, and prints a Markdown table: epochs spent, wall time,
+the rank of halving's winner in the full grid's ranking, and whether the promoted trials'
+curves equal the full grid's (continuation from weights must not change results).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import gridspec as gs  # noqa: E402
+from gridspec.strategies.halving import ladder  # noqa: E402
+
+FEATURES = 16
+WEIGHTS = np.random.default_rng(7).normal(size=(FEATURES, 1)).astype("float32")
+
+
+def _batches(seed: int, count: int):
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        x = rng.normal(size=(64, FEATURES)).astype("float32")
+        noise = rng.normal(size=(64, 1)).astype("float32")
+        yield x, (0.5 + 0.4 * np.tanh(x @ WEIGHTS / 4 + 0.1 * noise)).astype("float32")
+
+
+@gs.train_data
+def train():
+    yield from _batches(1234, 50)
+
+
+@gs.val_data
+def val():
+    yield from _batches(4321, 10)
+
+
+@gs.grid(lr=[0.001, 0.0005], loss=["mean_squared_error"], act_in=["relu", "swish", "tanh"],
+         act_out=["tanh", "sigmoid"], units=[16, 32, 64, 128])
+def build(lr, loss, act_in, act_out, units):
+    model = keras.Sequential([keras.Input((FEATURES,)),
+                              keras.layers.Dense(units, activation=act_in),
+                              keras.layers.Dense(32, activation=act_in),
+                              keras.layers.Dense(1, activation=act_out)])
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss)
+    return model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=9)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--val-steps", type=int, default=5)
+    parser.add_argument("--eta", type=int, default=3)
+    args = parser.parse_args()
+    settings = dict(epochs=args.epochs, steps_per_epoch=args.steps, validation_steps=args.val_steps, seed=0)
+
+    started = time.perf_counter()
+    halved = build.search(strategy="halving", eta=args.eta, **settings)
+    halving_wall = time.perf_counter() - started
+    started = time.perf_counter()
+    full = build.search(**settings)
+    full_wall = time.perf_counter() - started
+
+    ranking = [t.number for t in full.ranked()]
+    winner = halved.best
+    rank = ranking.index(winner.number) + 1
+    same_curves = all(
+        np.allclose(t.history["val_loss"], full.trials[t.number - 1].history["val_loss"][: t.epochs], rtol=1e-5)
+        for t in halved.trials if t.ok
+    )
+    budgets = ladder(args.epochs, args.eta)
+    rung_sizes = [sum(1 for t in halved.trials if t.epochs >= b) for b in budgets]
+    spent_halving = sum(t.epochs for t in halved.trials)
+    from_scratch = sum(n * b for n, b in zip(rung_sizes, budgets))
+    spent_full = sum(t.epochs for t in full.trials)
+    runs_halving = sum(rung_sizes)
+
+    print(f"seed-48: {len(full.trials)} combinations, {args.epochs} epochs x {args.steps} steps, "
+          f"{args.val_steps} validation steps, eta {args.eta}, rungs {budgets} with {rung_sizes} trials")
+    print()
+    print("| variant | fits | epochs trained | share of full grid | wall s | best trial | its rank in the full grid | best val_loss |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| full grid | {len(full.trials)} | {spent_full} | 100 % | {full_wall:.1f} | {full.best.number} | 1 | {full.best_score:.5g} |")
+    print(f"| halving, continuing weights | {runs_halving} | {spent_halving} | {100 * spent_halving / spent_full:.1f} % "
+          f"| {halving_wall:.1f} | {winner.number} | {rank} | {winner.score:.5g} |")
+    print(f"| halving, retraining from scratch (computed) | {runs_halving} | {from_scratch} | "
+          f"{100 * from_scratch / spent_full:.1f} % | - | - | - | - |")
+    print()
+    print(f"wall-time ratio halving / full grid: {halving_wall / full_wall:.2f}")
+    print(f"promoted trials' val_loss curves equal the full grid's: {same_curves}")
+    print(f"full grid's top 3: {ranking[:3]}; halving's finishers: "
+          f"{[t.number for t in halved.ranked() if t.status is gs.TrialStatus.COMPLETE]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""The fingerprint of a search: what a stored trial's result depends on, hashed.
+
+Owns the canonical description of a search (the axes and their values in order, the model
+function's and data factories' source, and the settings that change a trial's score:
+epochs, steps, objective, direction, seed, repeats, callbacks) and the human explanation of
+how two descriptions differ. The journal stores both, so a changed search is never silently
+given stale results. Knows nothing of Keras, SQLite or the search loop.
+
+Not covered, by design: helpers that the model function or the factories call, and files
+they read. Changing those needs ``resume=False`` (``--fresh``); docs/journal.md says so.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import inspect
+import json
+import math
+import re
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+__all__ = ["Fingerprint", "describe_changes", "jsonable", "search_fingerprint", "token"]
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def token(value: Any) -> str:
+    """A stable text form of an axis value: equal across runs for the same value.
+
+    Classes and functions are named by ``module.qualname`` (their repr holds a memory
+    address that changes from run to run); other objects by their repr, addresses removed.
+    """
+    if isinstance(value, type) or inspect.isfunction(value) or inspect.isbuiltin(value):
+        return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(token(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{token(k)}: {token(v)}" for k, v in value.items()) + "}"
+    return _ADDRESS.sub("", repr(value))
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as strict JSON data: primitives kept, non-finite floats and other objects
+    as text (``token``). Never pickle: reading a journal must run no code."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)  # 'nan', 'inf': float() reads them back
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        return {k: jsonable(v) for k, v in value.items()}
+    return token(value)
+
+
+def _source(fn: Callable[..., Any]) -> str:
+    """The function's own source text; bytecode and constants if the source is unavailable."""
+    inner = getattr(fn, "fn", fn)  # a GridFunction wraps the user's function
+    try:
+        return textwrap.dedent(inspect.getsource(inner))
+    except (OSError, TypeError):
+        code = getattr(inner, "__code__", None)
+        if code is None:
+            return token(inner)
+        return f"<no source> {code.co_code.hex()} {token(code.co_consts)}"
+
+
+def _function(fn: Callable[..., Any] | None) -> dict[str, str] | None:
+    if fn is None:
+        return None
+    inner = getattr(fn, "fn", fn)
+    name = f"{getattr(inner, '__module__', '?')}.{getattr(inner, '__qualname__', token(inner))}"
+    return {"name": name, "source": _source(fn)}
+
+
+@attrs.frozen
+class Fingerprint:
+    """``digest`` identifies the search; ``parts`` (JSON data) explains it."""
+
+    digest: str
+    parts: dict[str, Any] = attrs.field(eq=False)
+
+    @classmethod
+    def from_parts(cls, parts: Mapping[str, Any]) -> Fingerprint:
+        canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"))
+        return cls(hashlib.sha256(canonical.encode()).hexdigest()[:16], dict(parts))
+
+
+def search_fingerprint(
+    axes: Sequence[tuple[str, Sequence[Any]]],
+    model: Callable[..., Any],
+    train: Callable[..., Any] | None,
+    val: Callable[..., Any] | None,
+    settings: Mapping[str, Any],
+) -> Fingerprint:
+    """The fingerprint of a search over ``axes`` (name, values) with these functions."""
+    parts = {
+        "axes": [[name, [token(v) for v in values]] for name, values in axes],
+        "model": _function(model),
+        "train": _function(train),
+        "val": _function(val),
+        "settings": {k: jsonable(v) for k, v in settings.items()},
+    }
+    return Fingerprint.from_parts(parts)
+
+
+def _first_difference(old: str, new: str) -> str:
+    for line in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0):
+        if line[:1] in "+-" and not line.startswith(("+++", "---")):
+            return f"; first difference: {line.strip()[:80]!r}"
+    return ""
+
+
+def _describe_function(role: str, old: Mapping[str, str] | None, new: Mapping[str, str] | None) -> list[str]:
+    if old == new:
+        return []
+    if old is None or new is None:
+        was = old["name"] if old else "none"
+        now = new["name"] if new else "none"
+        return [f"the {role} changed from {was} to {now}"]
+    if old["name"] != new["name"]:
+        return [f"the {role} changed from {old['name']} to {new['name']}"]
+    return [f"the source of the {role} {new['name']}() changed{_first_difference(old['source'], new['source'])}"]
+
+
+def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """What differs between two fingerprints' parts, one phrase per change."""
+    changes: list[str] = []
+    old_axes = [tuple(a) for a in old.get("axes", [])]
+    new_axes = [tuple(a) for a in new.get("axes", [])]
+    if [a[0] for a in old_axes] != [a[0] for a in new_axes]:
+        changes.append(
+            f"the grid's axes changed from ({', '.join(a[0] for a in old_axes)}) "
+            f"to ({', '.join(a[0] for a in new_axes)})"
+        )
+    else:
+        for (name, was), (_, now) in zip(old_axes, new_axes):
+            if list(was) != list(now):
+                changes.append(f"grid axis {name!r} changed from [{', '.join(was)}] to [{', '.join(now)}]")
+    changes += _describe_function("model function", old.get("model"), new.get("model"))
+    changes += _describe_function("training data factory", old.get("train"), new.get("train"))
+    changes += _describe_function("validation data factory", old.get("val"), new.get("val"))
+    old_settings, new_settings = old.get("settings", {}), new.get("settings", {})
+    for key in dict.fromkeys([*old_settings, *new_settings]):
+        if old_settings.get(key) != new_settings.get(key):
+            changes.append(f"{key} changed from {old_settings.get(key)!r} to {new_settings.get(key)!r}")
+    return changes or ["the search's fingerprint changed (another gridspec version wrote it)"]

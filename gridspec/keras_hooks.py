@@ -1,0 +1,122 @@
+"""The Keras side of what a trial leaves behind: its best-epoch model and its TensorBoard run.
+
+``TrialHooks`` is built per trial by the trial runner (in whichever process runs the
+trial) when ``save_best`` or ``tensorboard_dir`` is set: it hands ``fit`` extra callbacks
+and, once the trial is classified, writes the trial's files. A COMPLETE trial's model, with
+the weights of the epoch its score comes from, goes to a per-trial file in the search's
+staging folder; which of those files becomes ``save_best`` is decided by the parent process
+(``gridspec.artifacts``), the only one that knows the best trial so far.
+
+With ``repeats > 1`` the score comes from the mean curve of the repeats, so the saved model
+is the first repeat's (trained with ``seed``), restored to the weights of that mean curve's
+best epoch; that needs the first repeat's weights of every epoch in memory until the trial
+ends. With one repeat only the best epoch's weights are kept.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import keras
+
+from gridspec.artifacts import make_staging, staged_model_path
+from gridspec.errors import GridSpecError
+from gridspec.result import Trial, TrialStatus, better
+
+__all__ = ["BestEpochWeights", "ModelGrabber", "TrialHooks"]
+
+
+class BestEpochWeights(keras.callbacks.Callback):
+    """Keeps in memory the weights of the best epoch of ``objective`` (or of every epoch)."""
+
+    def __init__(self, objective: str, direction: str, every_epoch: bool = False) -> None:
+        super().__init__()
+        self.objective = objective
+        self.direction = direction
+        self.every_epoch = every_epoch
+        self.best: float | None = None
+        self.snapshots: dict[int, list[Any]] = {}  # 1-based epoch -> weights
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get(self.objective)
+        if value is None or not math.isfinite(float(value)):
+            return
+        value = float(value)
+        if self.every_epoch:
+            self.snapshots[epoch + 1] = self.model.get_weights()
+        elif self.best is None or better(value, self.best, self.direction):
+            # The same rule as ``best_of``: strictly better, so the earliest best epoch wins.
+            self.best = value
+            self.snapshots = {epoch + 1: self.model.get_weights()}
+
+    def save(self, path: str, epoch: int | None) -> None:
+        """Write the model with the weights of ``epoch`` (the last kept one if it wasn't kept)."""
+        if not self.snapshots:
+            return
+        weights = self.snapshots.get(epoch) if epoch is not None else None
+        if weights is None:  # e.g. a best epoch from an earlier halving rung
+            weights = self.snapshots[max(self.snapshots)]
+        self.model.set_weights(weights)
+        self.model.save(path)
+
+    def release(self) -> None:
+        self.snapshots = {}
+        self.set_model(None)
+
+
+class ModelGrabber(keras.callbacks.Callback):
+    """Holds on to the model ``fit`` trained, for ``refit`` to return it."""
+
+
+class TrialHooks:
+    """The extra callbacks of one trial and the files it writes when it ends."""
+
+    def __init__(self, settings: Any, task: Any, space: Any) -> None:
+        self.settings = settings
+        self.task = task
+        self.axes = {axis.name: axis.values for axis in space.axes}
+        self.started = time.time()
+        self.keeper: BestEpochWeights | None = None
+        self.run_dir: str | None = None
+        if settings.tensorboard_dir:
+            from gridspec import tb
+
+            self.run_dir = tb.run_dir(settings.tensorboard_dir, task.number, space.size)
+
+    def callbacks(self, repeat: int) -> list[Any]:
+        """Callbacks for ``fit`` of one repeat: only the first repeat is saved and logged."""
+        if repeat != 0:
+            return []
+        s = self.settings
+        out: list[Any] = []
+        if s.save_dir:
+            self.keeper = BestEpochWeights(s.objective, s.direction, every_epoch=s.repeats > 1)
+            out.append(self.keeper)
+        if self.run_dir:
+            out.append(keras.callbacks.TensorBoard(self.run_dir, write_graph=False, profile_batch=0))
+        return out
+
+    def finish(self, trial: Trial) -> None:
+        """Write the trial's HParams session and, if it completed, its best-epoch model."""
+        if self.run_dir:
+            from gridspec import tb
+
+            tb.write_session(self.run_dir, trial, self.axes, self.started)
+        if self.keeper is not None and trial.status is TrialStatus.COMPLETE:
+            path = staged_model_path(self.settings.save_dir, trial.number)
+            try:
+                make_staging(self.settings.save_dir)
+                self.keeper.save(path, trial.best_epoch)
+            except Exception as exc:
+                raise GridSpecError(
+                    f"save_best could not save trial {trial.number}'s model as a .keras file: "
+                    f"{type(exc).__name__}: {exc}; custom layers need get_config() and "
+                    f"@keras.saving.register_keras_serializable(), or leave save_best unset"
+                ) from exc
+
+    def release(self) -> None:
+        if self.keeper is not None:
+            self.keeper.release()
+            self.keeper = None

@@ -1,0 +1,133 @@
+"""``SearchResult.plot``: one PNG with the leaderboard and a panel per axis.
+
+The top chart ranks the best trials by score (the best one highlighted); below it, one
+panel per axis with several values shows every COMPLETE trial's score for each value (a
+dot per trial), each value's mean (a bar) and best, with the axis' spread in its title —
+the picture form of ``effects()``. Uses matplotlib's object API with the Agg canvas (no
+pyplot, no global state, no display needed); matplotlib is imported when first needed and
+its absence names the extra to install.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from gridspec.effects import effects
+from gridspec.result import SearchResult, TrialStatus
+
+__all__ = ["plot"]
+
+_BEST = "#d62728"
+_OTHER = "#1f77b4"
+_MEAN = "#7f7f7f"
+_LABEL_WIDTH = 60
+
+
+def _matplotlib() -> Any:
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(
+            'SearchResult.plot() needs matplotlib; install it with pip install "gridspec[plot]"'
+        ) from None
+    return Figure, FigureCanvasAgg
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, type) or (callable(value) and hasattr(value, "__name__")):
+        return str(value.__name__)
+    text = repr(value)
+    return text if len(text) <= 18 else text[:17] + "…"
+
+
+def _label(number: int, params: dict[str, Any]) -> str:
+    text = f"#{number} " + ", ".join(f"{k}={_short(v)}" for k, v in params.items())
+    return text if len(text) <= _LABEL_WIDTH else text[: _LABEL_WIDTH - 1] + "…"
+
+
+def plot(result: SearchResult, path: str | os.PathLike[str], top: int = 15, dpi: int = 100) -> str:
+    """Draw ``result`` into the PNG file ``path`` and return the path."""
+    Figure, FigureCanvasAgg = _matplotlib()
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        from gridspec.errors import GridSpecError
+
+        raise GridSpecError(f"cannot write the plot to {path!r}: the folder {folder} does not exist")
+    lower = result.direction == "min"
+    better_word = "lower is better" if lower else "higher is better"
+    ranked = [t for t in result.ranked() if t.status is TrialStatus.COMPLETE]
+    shown = ranked[:top]
+    axes_effects = effects(result).ranked()  # the axis that mattered most first
+    columns = min(3, max(1, len(axes_effects)))
+    panel_rows = math.ceil(len(axes_effects) / columns) if axes_effects else 0
+    board_height = 1.4 + 0.3 * max(1, len(shown))
+    figure = Figure(figsize=(11, board_height + 3.2 * panel_rows), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(figure)
+    if panel_rows:
+        top_figure, panels_figure = figure.subfigures(2, 1, height_ratios=[board_height, 3.2 * panel_rows])
+    else:
+        top_figure, panels_figure = figure, None
+    varying = {e.axis for e in axes_effects} or set(result.axes)
+    board = top_figure.add_subplot()
+    counts = f"{len(result.completed)} completed, {len(result.failed)} failed"
+    if result.pruned:
+        counts += f", {len(result.pruned)} pruned"
+    if shown:
+        labels = [_label(t.number, {k: v for k, v in t.params.items() if k in varying}) for t in shown]
+        scores = [float(t.score) for t in shown]  # type: ignore[arg-type]
+        positions = list(range(len(shown)))
+        colours = [_BEST if i == 0 else _OTHER for i in positions]
+        board.scatter(scores, positions, color=colours, zorder=3, s=36)
+        for y, score in zip(positions, scores):
+            board.annotate(f"{score:.4g}", (score, y), xytext=(5, 0), textcoords="offset points",
+                           va="center", fontsize=8)
+        board.set_yticks(positions, labels, fontsize=8)
+        board.invert_yaxis()  # rank 1 on top
+        board.margins(x=0.12)
+        title = f"Leaderboard: the best {len(shown)} trials ({counts}); the best in red"
+    else:
+        board.text(0.5, 0.5, "no completed trial", ha="center", va="center", transform=board.transAxes)
+        board.set_yticks([])
+        title = f"Leaderboard: {counts}"
+    board.set_title(title, loc="left", fontsize=11)
+    board.set_xlabel(f"{result.objective} ({better_word})")
+    board.grid(alpha=0.3)
+
+    completed = result.completed
+    best = ranked[0] if ranked else None
+    panels = panels_figure.subplots(panel_rows, columns, squeeze=False) if panels_figure is not None else []
+    for ax in [a for row in panels for a in row][len(axes_effects):]:
+        ax.set_visible(False)
+    for i, effect in enumerate(axes_effects):
+        ax = panels[i // columns][i % columns]
+        for x, value_effect in enumerate(effect.values):
+            key = repr(value_effect.value)
+            scores = [float(t.score) for t in completed if repr(t.params.get(effect.axis)) == key]  # type: ignore[arg-type]
+            is_best = value_effect.count and repr(effect.best_value) == key
+            colour = _BEST if is_best else _OTHER
+            if value_effect.mean is not None:
+                ax.bar(x, value_effect.mean, width=0.6, color=colour, alpha=0.18, edgecolor=colour)
+            offsets = [((j % 7) - 3) * 0.04 for j in range(len(scores))]  # a fixed jitter
+            ax.scatter([x + o for o in offsets], scores, color=colour, s=16, zorder=3)
+            if best is not None and repr(best.params.get(effect.axis)) == key:
+                ax.scatter([x], [best.score], marker="*", s=140, color=_BEST, edgecolor="black",
+                           linewidth=0.6, zorder=4)
+        ax.set_xticks(range(len(effect.values)), [_short(v.value) for v in effect.values],
+                      fontsize=8, rotation=20 if len(effect.values) > 4 else 0)
+        scored = [float(t.score) for t in completed]  # type: ignore[arg-type]
+        low, high = min(scored), max(scored)
+        pad = (high - low) * 0.1 or abs(high) * 0.05 or 0.05
+        ax.set_ylim(low - pad, high + pad)  # bars show the means; the range shows differences
+        spread = "-" if effect.spread is None else f"{effect.spread:.3g}"
+        ax.set_title(f"{effect.axis} (spread of means {spread})", fontsize=10)
+        ax.set_ylabel(result.objective, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    if panels_figure is not None:
+        panels_figure.suptitle(f"Score per value of each axis: dots are trials, bars are means, "
+                               f"red is the best mean, the star the best trial", fontsize=10)
+    figure.savefig(path, format="png")
+    return path
