@@ -17,7 +17,8 @@ parent alone reports results (and writes any journal).
   cleaned up, so a worker retires when its memory has grown by ``RECYCLE_GROWTH`` since its
   first trial (or after ``GRIDSPEC_WORKER_MAX_TRIALS`` trials); its replacement is started
   ahead of time, while the old one finishes its last trials.
-- Ctrl-C: workers ignore SIGINT; the parent's ``shutdown(cancel=True)`` stops them.
+- Ctrl-C: workers ignore SIGINT, so the trials in flight can finish when the parent asks
+  for a graceful stop; ``shutdown(cancel=True)`` kills them at once.
 """
 
 from __future__ import annotations
