@@ -30,7 +30,7 @@ from gridspec.progress import Event, Note, SearchFinished, SearchStarted, TrialF
 from gridspec.registry import AUTO, scan
 from gridspec.result import SearchResult, Trial, TrialStatus, is_maximised
 from gridspec.strategies import STRATEGIES, Decision, Proposal, make_strategy
-from gridspec.runspec import RunSpec as ProcessRunSpec
+from gridspec.runspec import RunSpec
 from gridspec.trial import TrialRunner, TrialSettings, TrialTask, failed_trial
 from gridspec.data import DEFAULT_CACHE_BYTES
 
@@ -198,14 +198,15 @@ def search(
         }, resume=resume)
 
     started = time.perf_counter()
-    if executor == "ray":
-        from gridspec.executors.ray import RayExecutor, RunSpec
+    def runspec() -> RunSpec:  # only executors that leave this process need one
+        return RunSpec.from_search(grid, train_fn, val_fn, settings, callbacks=callbacks, distribute=distribute)
 
-        executor_: Any = RayExecutor(RunSpec.of(grid, train_fn, val_fn, settings, callbacks),
-                                     address=address, resources=trial_resources)
+    if executor == "ray":
+        from gridspec.executors.ray import RayExecutor
+
+        executor_: Any = RayExecutor(runspec(), address=address, resources=trial_resources)
     else:
-        executor_ = make_executor(executor, workers, gpus, runner, lambda: ProcessRunSpec.from_search(
-            grid, train_fn, val_fn, settings, callbacks=callbacks, distribute=distribute))
+        executor_ = make_executor(executor, workers, gpus, runner, runspec)
     loop = _Loop(space, plan, executor_, runner, report, goal, journal, max_failures,
                  on_trial=best_file.offer if best_file is not None else None)
     stop = StopRequest(lambda: loop._emit(Note(

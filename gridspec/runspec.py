@@ -111,6 +111,7 @@ class RunSpec:
     settings: TrialSettings
     distribute: str | None = None
     callbacks: bytes = pickle.dumps(())
+    sys_path: tuple[str, ...] = ()  # folders a worker adds to sys.path (Ray workers inherit none)
 
     @classmethod
     def from_search(
@@ -141,10 +142,14 @@ class RunSpec:
             settings=settings,
             distribute=distribute,
             callbacks=pickled,
+            sys_path=(os.getcwd(),),
         )
 
     def runner(self) -> TrialRunner:
         """Import the user's module (once per process) and build the ``TrialRunner``."""
+        for folder in self.sys_path:
+            if os.path.isdir(folder) and folder not in sys.path:
+                sys.path.append(folder)
         grid = resolve_ref(self.grid)
         if not isinstance(grid, GridFunction):
             raise GridSpecError(f"worker process: {self.grid} is not a @grid function")

@@ -128,22 +128,14 @@ def test_the_cli_runs_a_search_on_a_local_ray_instance(write_module):
     assert "Best params found: {" in done.stdout and "Traceback" not in done.stderr
 
 
-def test_a_run_spec_is_plain_data_that_rebuilds_the_runner_from_a_user_file(write_module):
-    import pickle
+def test_functions_ray_workers_cannot_import_are_refused_before_ray_starts():
+    from conftest import batches
 
-    from gridspec.executors.ray import RunSpec, _Ref
-    from gridspec.registry import load_target
-    from gridspec.trial import TrialSettings, TrialTask
-    from test_halving import CLI_MODULE
+    @gs.grid(units=[2])
+    def tiny(units):
+        raise AssertionError("never built")
 
-    grid = load_target(f"{write_module(CLI_MODULE, name='spec_user')}:build")
-    module = sys.modules[grid.fn.__module__]
-    settings = TrialSettings(objective="loss", direction="min", steps_per_epoch=2)
-    spec = RunSpec.of(grid, module.train, None, settings)
-    assert (spec.module, spec.grid_name, spec.train) == ("spec_user", "build", _Ref("spec_user", "train"))
-    assert pickle.loads(pickle.dumps(spec)) == spec  # no closures: ready for any worker
-    runner = pickle.loads(pickle.dumps(spec)).runner()
-    trial = runner.run(TrialTask(1, grid.space[0], 1))
-    assert trial.status is gs.TrialStatus.COMPLETE and trial.epochs == 1
-    by_value = RunSpec.of(grid, lambda: module.train(), None, settings)
-    assert callable(by_value.train)  # a lambda can't be imported: it travels by value
+    with pytest.raises(gs.GridSpecError) as info:
+        tiny.search(executor="ray", steps_per_epoch=1, train=lambda: batches(0, 2), val=None)
+    assert "can't be sent to worker processes" in str(info.value)
+    assert "define it at the top level" in str(info.value)

@@ -310,7 +310,8 @@ class ProcessExecutor:
         except (EOFError, OSError):
             worker.process.join(timeout=5)
             if self._closed:
-                future.cancel() or future.set_exception(KeyboardInterrupt())
+                if not future.cancel():
+                    future.set_exception(KeyboardInterrupt())
                 return "crashed"
             error = WorkerCrashed(
                 f"worker process {worker.pid} died while running trial {task.number} "

@@ -12,29 +12,23 @@ Cluster caveat: workers must be able to import gridspec, TensorFlow and the user
 and halving's checkpoints (``TrialSettings.checkpoint_dir``, under ``$GRIDSPEC_CHECKPOINT_DIR``
 or the system temp folder) must be on a filesystem every node shares.
 
-``RunSpec`` is this branch's minimal version of the picklable "what to run" that the
-worker-process executor needs too; the two are meant to become one.
+The spec is ``gridspec.runspec.RunSpec``, the same picklable "what to run" the local
+worker processes get.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import Future
-from types import ModuleType
 from typing import Any
 
-import attrs
-
-from gridspec.decorators import GridFunction
 from gridspec.errors import GridSpecError
 from gridspec.result import Trial
-from gridspec.trial import TrialRunner, TrialSettings, TrialTask
+from gridspec.trial import TrialRunner, TrialTask
 
-__all__ = ["RayExecutor", "RunSpec", "import_ray"]
+__all__ = ["RayExecutor", "import_ray"]
 
 _INSTALL_HINT = 'executor="ray" needs Ray; install it with pip install "gridspec[ray]"'
 
@@ -46,101 +40,6 @@ def import_ray() -> Any:
     except ImportError:
         raise GridSpecError(_INSTALL_HINT) from None
     return ray
-
-
-# -- what a worker needs to rebuild the search's TrialRunner -----------------------------------
-@attrs.frozen
-class _Ref:
-    """A module-level object named by ``module`` and ``name`` (imported by the worker)."""
-
-    module: str
-    name: str
-
-
-def _module_file(module: ModuleType) -> str | None:
-    path = getattr(module, "__file__", None)
-    return os.path.abspath(path) if path else None
-
-
-def _ref(fn: Any) -> Any:
-    """A factory as a reference when the worker can import it, else the callable itself
-    (cloudpickled by value, e.g. a lambda or a closure given as ``train=``)."""
-    module = sys.modules.get(getattr(fn, "__module__", "") or "")
-    name = getattr(fn, "__qualname__", "")
-    if module is None or module.__name__ == "__main__" or "<" in name or getattr(module, name.split(".")[0], None) is None:
-        return fn
-    value: Any = module
-    for part in name.split("."):
-        value = getattr(value, part, None)
-    return _Ref(module.__name__, name) if value is fn else fn
-
-
-@attrs.frozen
-class RunSpec:
-    """Everything a worker needs to run trials of one search, as picklable data."""
-
-    module: str  # the grid's module name in the search process
-    module_file: str | None  # its file, for modules loaded from a path (and __main__)
-    grid_name: str  # the module attribute holding the @grid function
-    train: Any  # _Ref or a callable
-    val: Any  # _Ref, a callable or None
-    settings: TrialSettings
-    sys_path: tuple[str, ...] = ()  # folders the search process imported the module from
-    callbacks: tuple[Any, ...] = ()
-
-    @classmethod
-    def of(cls, grid: GridFunction, train: Callable[..., Any], val: Callable[..., Any] | None,
-           settings: TrialSettings, callbacks: Sequence[Any] = ()) -> RunSpec:
-        module = sys.modules[grid.fn.__module__]
-        names = [n for n, v in vars(module).items() if v is grid]
-        if not names:
-            raise GridSpecError(
-                f'executor="ray" needs {grid.fn.__qualname__}() to be defined at the top level of '
-                f"module {module.__name__}, so that Ray workers can import it"
-            )
-        path = _module_file(module)
-        folders = [os.getcwd()] + ([os.path.dirname(path)] if path else [])
-        return cls(
-            module=module.__name__,
-            module_file=path,
-            grid_name=names[0],
-            train=_ref(train),
-            val=None if val is None else _ref(val),
-            settings=settings,
-            sys_path=tuple(dict.fromkeys(folders)),
-            callbacks=tuple(callbacks),
-        )
-
-    def _import(self) -> ModuleType:
-        for folder in self.sys_path:
-            if os.path.isdir(folder) and folder not in sys.path:
-                sys.path.append(folder)
-        if self.module != "__main__":
-            try:
-                return importlib.import_module(self.module)
-            except ModuleNotFoundError as exc:
-                if not (self.module_file and exc.name and self.module.startswith(exc.name)):
-                    raise
-        if self.module_file is None:
-            raise GridSpecError(f"module {self.module} can't be imported on this Ray worker")
-        from gridspec.registry import load_module
-
-        return load_module(self.module_file)
-
-    def runner(self) -> TrialRunner:
-        """A ``TrialRunner`` built in this (worker) process from the imported module."""
-        module = self._import()
-        grid = getattr(module, self.grid_name)
-
-        def resolve(ref: Any) -> Any:
-            if not isinstance(ref, _Ref):
-                return ref
-            value: Any = module if ref.module == self.module else importlib.import_module(ref.module)
-            for part in ref.name.split("."):
-                value = getattr(value, part)
-            return value
-
-        return TrialRunner(grid, resolve(self.train), resolve(self.val), self.settings, callbacks=self.callbacks)
 
 
 _RUNNERS: dict[str, TrialRunner] = {}  # per worker process: one runner per search
