@@ -255,7 +255,7 @@ def _check_plot_option(args: argparse.Namespace) -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise GridSpecError(f'--plot needs matplotlib; install it with pip install "gridspec[plot]"') from None
+        raise GridSpecError('--plot needs matplotlib; install it with pip install "gridspec[plot]"') from None
 
 
 def _write_insights(result: Any, args: argparse.Namespace, out: TextIO) -> None:

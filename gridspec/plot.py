@@ -127,7 +127,7 @@ def plot(result: SearchResult, path: str | os.PathLike[str], top: int = 15, dpi:
         ax.set_ylabel(result.objective, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     if panels_figure is not None:
-        panels_figure.suptitle(f"Score per value of each axis: dots are trials, bars are means, "
-                               f"red is the best mean, the star the best trial", fontsize=10)
+        panels_figure.suptitle("Score per value of each axis: dots are trials, bars are means, "
+                               "red is the best mean, the star the best trial", fontsize=10)
     figure.savefig(path, format="png")
     return path

@@ -166,7 +166,7 @@ class SearchResult:
 
             first = self.failed[0].error if self.failed else None
             raise SearchError(
-                f"no trial completed, so there is no best trial"
+                "no trial completed, so there is no best trial"
                 + (f"; the first error was {first}" if first else ""),
                 first_error=first,
             )

@@ -11,10 +11,7 @@ strategy, the executor or the journal: it gets a ``TrialTask`` (plain data) and 
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
-import os
 import time
 import traceback as tb
 import warnings
@@ -23,6 +20,7 @@ from typing import Any
 
 import attrs
 
+from gridspec import continuation
 from gridspec.data import DEFAULT_ARRAY_BATCH_SIZE, DEFAULT_CACHE_BYTES, Source
 from gridspec.decorators import GridFunction, accepted_params, did_you_mean, required_params, select
 from gridspec.errors import GridError, GridSpecError
@@ -229,9 +227,9 @@ class TrialRunner:
                 model = self._build(task.params)
         else:
             model = self._build(task.params)
-        saved = _checkpoint(s, task.number, repeat)
+        saved = continuation.checkpoint_path(s, task.number, repeat)
         if task.start_epoch:
-            model = _resume(model, saved)
+            model = continuation.restore(model, saved)
         try:
             train_data = train.training(task.epochs, s.steps_per_epoch, seed, batch_size)
             if task.start_epoch and s.steps_per_epoch:  # the batches a full run would see next
@@ -259,7 +257,7 @@ class TrialRunner:
             if val is not None:
                 val.raise_pending()
             if saved is not None:
-                _keep(model, saved)
+                continuation.keep(model, saved)
             return {k: [float(v) for v in vs] for k, vs in history.history.items()}
         finally:
             del model
@@ -283,14 +281,14 @@ class TrialRunner:
         s = self.settings
         started = time.perf_counter()
         histories: list[dict[str, list[float]]] = []
-        earlier, spent = _earlier_run(s, task)
+        earlier, spent = continuation.earlier_run(s, task)
         if task.start_epoch and earlier is None:  # no checkpoint: retrain from scratch
             task = attrs.evolve(task, start_epoch=0)
         try:
             for repeat in range(s.repeats):
                 extra = hooks.callbacks(repeat) if hooks is not None else ()
                 histories.append(self._fit_once(task, s.seed + repeat, extra, repeat))
-            history = _concat_history(earlier, _mean_history(histories))
+            history = continuation.concat_history(earlier, _mean_history(histories))
             curve = history.get(s.objective)
             if curve is None:
                 raise GridSpecError(
@@ -310,7 +308,7 @@ class TrialRunner:
         assert best is not None  # every value is finite and there is at least one epoch
         score, best_epoch = best
         duration = spent + time.perf_counter() - started
-        _remember(s, task.number, history, duration)
+        continuation.remember(s, task.number, history, duration)
         return Trial(
             number=task.number,
             params=dict(task.params),
@@ -321,77 +319,6 @@ class TrialRunner:
             epochs=len(curve),
             duration=duration,
         )
-
-
-# -- continuation (halving): a trial's model and history kept between its runs ---------------
-def _checkpoint(settings: TrialSettings, number: int, repeat: int) -> str | None:
-    if settings.checkpoint_dir is None:
-        return None
-    return os.path.join(settings.checkpoint_dir, f"trial-{number}-{repeat}.keras")
-
-
-def _keep(model: Any, path: str) -> None:
-    """Save the model for a later rung. Only an optimisation: if this node can't write the
-    folder, a promoted trial retrains from scratch instead (see ``_earlier_run``)."""
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)  # a cluster node may not have it yet
-        model.save(path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):  # never leave an earlier rung's model to continue
-            os.remove(path)
-        warnings.warn(f"gridspec could not keep a checkpoint at {path} ({exc}); a promoted "
-                      f"trial will retrain from scratch", RuntimeWarning, stacklevel=2)
-
-
-def _resume(model: Any, path: str | None) -> Any:
-    """The freshly built ``model`` with the weights and optimizer state saved at ``path``.
-
-    Building through the user's function first keeps custom layers working without
-    registration; a model that isn't built yet (subclassed) is loaded whole instead.
-    """
-    assert path is not None
-    if getattr(model, "built", False) and getattr(model, "optimizer", None) is not None:
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(path)
-        return model
-    return _keras().models.load_model(path)
-
-
-def _earlier_run(settings: TrialSettings, task: TrialTask) -> tuple[dict[str, list[float]] | None, float]:
-    """The history and seconds of the runs a continuing ``task`` builds on (None: start over)."""
-    if not task.start_epoch or settings.checkpoint_dir is None:
-        return None, 0.0
-    meta = os.path.join(settings.checkpoint_dir, f"trial-{task.number}.json")
-    paths = [_checkpoint(settings, task.number, r) for r in range(settings.repeats)]
-    if not os.path.exists(meta) or not all(p and os.path.exists(p) for p in paths):
-        return None, 0.0
-    with open(meta, encoding="utf-8") as f:
-        data = json.load(f)
-    history = {k: [float(v) for v in vs] for k, vs in data["history"].items()}
-    if any(len(vs) != task.start_epoch for vs in history.values()):
-        return None, 0.0  # the checkpoint is from another epoch than this task continues
-    return history, float(data["duration"])
-
-
-def _remember(settings: TrialSettings, number: int, history: dict[str, list[float]], duration: float) -> None:
-    if settings.checkpoint_dir is None:
-        return
-    path = os.path.join(settings.checkpoint_dir, f"trial-{number}.json")
-    try:
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            json.dump({"history": history, "duration": duration}, f)
-        os.replace(path + ".tmp", path)
-    except OSError:
-        pass  # without it a promoted trial retrains from scratch: slower, still right
-
-
-def _concat_history(
-    earlier: dict[str, list[float]] | None, later: dict[str, list[float]]
-) -> dict[str, list[float]]:
-    """One curve per key over the whole run: earlier rungs' epochs, then this run's."""
-    if not earlier:
-        return later
-    return {k: earlier[k] + vs for k, vs in later.items() if k in earlier}
 
 
 def _label(fn: Callable[..., Any], kind: str) -> str:

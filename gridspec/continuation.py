@@ -1,0 +1,94 @@
+"""Continuation for successive halving: a trial's model and history kept between its runs.
+
+A promoted trial continues from the weights and optimizer state its previous rung ended
+with, instead of retraining from scratch. Checkpoints live in ``TrialSettings.checkpoint_dir``
+as ``trial-N-R.keras`` (per repeat) and ``trial-N.json`` (history and seconds so far). They
+are only an optimisation: a missing or unusable checkpoint means the trial retrains from
+scratch to its budget, which is slower and still right. Knows nothing of strategies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import warnings
+from typing import Any
+
+__all__ = ["checkpoint_path", "concat_history", "earlier_run", "keep", "remember", "restore"]
+
+
+def _keras() -> Any:
+    import keras
+
+    return keras
+
+
+def checkpoint_path(settings: Any, number: int, repeat: int) -> str | None:
+    if settings.checkpoint_dir is None:
+        return None
+    return os.path.join(settings.checkpoint_dir, f"trial-{number}-{repeat}.keras")
+
+
+def keep(model: Any, path: str) -> None:
+    """Save the model for a later rung. Only an optimisation: if this node can't write the
+    folder, a promoted trial retrains from scratch instead (see ``earlier_run``)."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)  # a cluster node may not have it yet
+        model.save(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # never leave an earlier rung's model to continue
+            os.remove(path)
+        warnings.warn(f"gridspec could not keep a checkpoint at {path} ({exc}); a promoted "
+                      f"trial will retrain from scratch", RuntimeWarning, stacklevel=2)
+
+
+def restore(model: Any, path: str | None) -> Any:
+    """The freshly built ``model`` with the weights and optimizer state saved at ``path``.
+
+    Building through the user's function first keeps custom layers working without
+    registration; a model that isn't built yet (subclassed) is loaded whole instead.
+    """
+    assert path is not None
+    if getattr(model, "built", False) and getattr(model, "optimizer", None) is not None:
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(path)
+        return model
+    return _keras().models.load_model(path)
+
+
+def earlier_run(settings: Any, task: Any) -> tuple[dict[str, list[float]] | None, float]:
+    """The history and seconds of the runs a continuing ``task`` builds on (None: start over)."""
+    if not task.start_epoch or settings.checkpoint_dir is None:
+        return None, 0.0
+    meta = os.path.join(settings.checkpoint_dir, f"trial-{task.number}.json")
+    paths = [checkpoint_path(settings, task.number, r) for r in range(settings.repeats)]
+    if not os.path.exists(meta) or not all(p and os.path.exists(p) for p in paths):
+        return None, 0.0
+    with open(meta, encoding="utf-8") as f:
+        data = json.load(f)
+    history = {k: [float(v) for v in vs] for k, vs in data["history"].items()}
+    if any(len(vs) != task.start_epoch for vs in history.values()):
+        return None, 0.0  # the checkpoint is from another epoch than this task continues
+    return history, float(data["duration"])
+
+
+def remember(settings: Any, number: int, history: dict[str, list[float]], duration: float) -> None:
+    if settings.checkpoint_dir is None:
+        return
+    path = os.path.join(settings.checkpoint_dir, f"trial-{number}.json")
+    try:
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            json.dump({"history": history, "duration": duration}, f)
+        os.replace(path + ".tmp", path)
+    except OSError:
+        pass  # without it a promoted trial retrains from scratch: slower, still right
+
+
+def concat_history(
+    earlier: dict[str, list[float]] | None, later: dict[str, list[float]]
+) -> dict[str, list[float]]:
+    """One curve per key over the whole run: earlier rungs' epochs, then this run's."""
+    if not earlier:
+        return later
+    return {k: earlier[k] + vs for k, vs in later.items() if k in earlier}
