@@ -114,34 +114,13 @@ def search(
     ``executor="ray"``. Returns a frozen ``SearchResult``. Raises ``GridSpecError`` for usage mistakes before
     anything trains, and ``SearchError`` when every trial failed.
     """
-    if not isinstance(grid, GridFunction):
-        raise GridSpecError(f"search() needs a function decorated with @grid (got {grid!r})")
-    _positive("epochs", epochs)
-    _positive("steps_per_epoch", steps_per_epoch, allow_none=True)
-    _positive("validation_steps", validation_steps, allow_none=True)
-    _positive("max_trials", max_trials, allow_none=True)
-    _positive("workers", workers)
-    _positive("repeats", repeats)
-    _positive("max_failures", max_failures, allow_none=True)
-    if not isinstance(resume, bool):
-        raise GridSpecError(f"resume must be True or False (got resume={resume!r})")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise GridSpecError(f"seed must be an integer (got seed={seed!r})")
-    if strategy not in STRATEGIES:
-        raise GridSpecError(
-            f"unknown strategy {strategy!r}; valid strategies: {', '.join(map(repr, STRATEGIES))}"
-        )
-    check_executor(executor, workers, gpus)
-    check_distribute(distribute)
-    if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
-        raise GridSpecError(f"eta must be an integer of at least 2, such as eta=3 (got eta={eta!r})")
-    _positive("min_epochs", min_epochs, allow_none=True)
-    if executor != "ray" and (address is not None or trial_resources is not None):
-        raise GridSpecError("address= and trial_resources= need executor='ray'")
-    if save_best is not None:
-        check_save_best(save_best)
-    if tensorboard_dir is not None:
-        tensorboard_dir = _check_tensorboard_dir(tensorboard_dir)
+    tensorboard_dir = _check_settings(
+        grid, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
+        max_trials=max_trials, workers=workers, repeats=repeats, max_failures=max_failures,
+        resume=resume, seed=seed, strategy=strategy, executor=executor, gpus=gpus,
+        distribute=distribute, eta=eta, min_epochs=min_epochs, address=address,
+        trial_resources=trial_resources, save_best=save_best, tensorboard_dir=tensorboard_dir,
+    )
 
     space = grid.space
     size = space.size
@@ -184,20 +163,11 @@ def search(
     })
 
     runner.prepare(space[0])  # probe the data: its mistakes surface before anything trains
-    journal = None
-    if storage is not None:  # opened before anything trains: a bad path fails here, not later
-        fingerprint = search_fingerprint(
-            [(axis.name, axis.values) for axis in space.axes], grid.fn, train_fn, val_fn,
-            {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "validation_steps": validation_steps,
-             "objective": objective, "direction": goal, "seed": seed, "repeats": repeats,
-             "callbacks": [type(c).__qualname__ for c in callbacks]},
-        )
-        journal = open_journal(storage, fingerprint, {
-            "target": grid.target, "description": space.describe(), "size": size,
-            "objective": objective, "direction": goal, "strategy": strategy, "epochs": epochs,
-        }, resume=resume)
+    journal = _open_storage(storage, resume, grid, train_fn, val_fn, settings, epochs, strategy,
+                            callbacks) if storage is not None else None
 
     started = time.perf_counter()
+
     def runspec() -> RunSpec:  # only executors that leave this process need one
         return RunSpec.from_search(grid, train_fn, val_fn, settings, callbacks=callbacks, distribute=distribute)
 
@@ -270,6 +240,63 @@ def search(
             first_error=first, result=result,
         )
     return result
+
+
+def _check_settings(
+    grid: Any, *, epochs: Any, steps_per_epoch: Any, validation_steps: Any, max_trials: Any,
+    workers: Any, repeats: Any, max_failures: Any, resume: Any, seed: Any, strategy: Any,
+    executor: Any, gpus: Any, distribute: Any, eta: Any, min_epochs: Any, address: Any,
+    trial_resources: Any, save_best: Any, tensorboard_dir: Any,
+) -> str | None:
+    """Refuse bad settings before anything is imported or trained; returns the checked
+    ``tensorboard_dir``."""
+    if not isinstance(grid, GridFunction):
+        raise GridSpecError(f"search() needs a function decorated with @grid (got {grid!r})")
+    _positive("epochs", epochs)
+    _positive("steps_per_epoch", steps_per_epoch, allow_none=True)
+    _positive("validation_steps", validation_steps, allow_none=True)
+    _positive("max_trials", max_trials, allow_none=True)
+    _positive("workers", workers)
+    _positive("repeats", repeats)
+    _positive("max_failures", max_failures, allow_none=True)
+    if not isinstance(resume, bool):
+        raise GridSpecError(f"resume must be True or False (got resume={resume!r})")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise GridSpecError(f"seed must be an integer (got seed={seed!r})")
+    if strategy not in STRATEGIES:
+        raise GridSpecError(
+            f"unknown strategy {strategy!r}; valid strategies: {', '.join(map(repr, STRATEGIES))}"
+        )
+    check_executor(executor, workers, gpus)
+    check_distribute(distribute)
+    if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
+        raise GridSpecError(f"eta must be an integer of at least 2, such as eta=3 (got eta={eta!r})")
+    _positive("min_epochs", min_epochs, allow_none=True)
+    if executor != "ray" and (address is not None or trial_resources is not None):
+        raise GridSpecError("address= and trial_resources= need executor='ray'")
+    if save_best is not None:
+        check_save_best(save_best)
+    if tensorboard_dir is not None:
+        tensorboard_dir = _check_tensorboard_dir(tensorboard_dir)
+    return tensorboard_dir
+
+
+def _open_storage(storage: str, resume: bool, grid: GridFunction, train_fn: Any, val_fn: Any,
+                  settings: TrialSettings, epochs: int, strategy: str, callbacks: Sequence[Any]) -> Journal:
+    """The journal, opened before anything trains: a bad path or a stale file fails here."""
+    space = grid.space
+    fingerprint = search_fingerprint(
+        [(axis.name, axis.values) for axis in space.axes], grid.fn, train_fn, val_fn,
+        {"epochs": epochs, "steps_per_epoch": settings.steps_per_epoch,
+         "validation_steps": settings.validation_steps, "objective": settings.objective,
+         "direction": settings.direction, "seed": settings.seed, "repeats": settings.repeats,
+         "callbacks": [type(c).__qualname__ for c in callbacks]},
+    )
+    return open_journal(storage, fingerprint, {
+        "target": grid.target, "description": space.describe(), "size": space.size,
+        "objective": settings.objective, "direction": settings.direction, "strategy": strategy,
+        "epochs": epochs,
+    }, resume=resume)
 
 
 def _storage_note(journal: Journal, fresh_plan: Any, total: int) -> str:
