@@ -24,26 +24,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import gridspec as gs  # noqa: E402
 from gridspec.strategies.halving import ladder  # noqa: E402
 
-FEATURES = 16
-WEIGHTS = np.random.default_rng(7).normal(size=(FEATURES, 1)).astype("float32")
-
-
-def _batches(seed: int, count: int):
-    rng = np.random.default_rng(seed)
-    for _ in range(count):
-        x = rng.normal(size=(64, FEATURES)).astype("float32")
-        noise = rng.normal(size=(64, 1)).astype("float32")
-        yield x, (0.5 + 0.4 * np.tanh(x @ WEIGHTS / 4 + 0.1 * noise)).astype("float32")
-
-
-@gs.train_data
-def train():
-    yield from _batches(1234, 50)
-
-
-@gs.val_data
-def val():
-    yield from _batches(4321, 10)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+from seed_grid import FEATURES, train, val  # noqa: E402,F401  (BENCH's seed data; found by the module scan)
 
 
 @gs.grid(lr=[0.001, 0.0005], loss=["mean_squared_error"], act_in=["relu", "swish", "tanh"],
