@@ -177,7 +177,7 @@ def search(
         executor_: Any = RayExecutor(runspec(), address=address, resources=trial_resources)
     else:
         executor_ = make_executor(executor, workers, gpus, runner, runspec)
-    loop = _Loop(space, plan, executor_, runner, report, goal, journal, max_failures,
+    loop = _Loop(space, plan, executor_, report, journal, max_failures,
                  on_trial=best_file.offer if best_file is not None else None)
     stop = StopRequest(lambda: loop._emit(Note(
         "interrupted: stopping after the trial in progress is recorded (Ctrl-C again to stop at once)")))
@@ -339,8 +339,6 @@ def _checkpoint_dir(storage: str | None) -> str:
 
 
 def _module_of(grid: GridFunction) -> Any:
-    import sys
-
     module = sys.modules.get(grid.fn.__module__)
     if module is None:
         raise GridSpecError(f"the module of {grid.fn.__qualname__}() ({grid.fn.__module__}) is not imported")
@@ -350,17 +348,15 @@ def _module_of(grid: GridFunction) -> Any:
 class _Loop:
     """Ask the strategy, submit to the executor, tell outcomes back; collect the trials."""
 
-    def __init__(self, space: Any, plan: Any, executor: Any, runner: TrialRunner,
-                 report: Callable[[Event], None] | None, direction: str,
+    def __init__(self, space: Any, plan: Any, executor: Any,
+                 report: Callable[[Event], None] | None,
                  journal: Journal | None = None, max_failures: int | None = None,
                  on_trial: Callable[[Trial], Any] | None = None) -> None:
         self.on_trial = on_trial  # sees every finished trial first (save_best keeps the best model)
         self.space = space
         self.plan = plan
         self.executor = executor
-        self.runner = runner
         self.report = report
-        self.direction = direction
         self.trials: dict[int, Trial] = {}
         self.position = 0
         self.finished = 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 
-import numpy as np
 import pytest
 
 import gridspec as gs
@@ -19,22 +18,7 @@ if os.environ.get("CI") or os.environ.get("GRIDSPEC_REQUIRE_RAY"):
 else:
     pytest.importorskip("ray", reason='the Ray extra is not installed (pip install "gridspec[ray]")')
 
-FEATURES = 16
-WEIGHTS = np.random.default_rng(7).normal(size=(FEATURES, 1)).astype("float32")
-
-
-def train():
-    rng = np.random.default_rng(1)
-    for _ in range(8):
-        x = rng.normal(size=(32, FEATURES)).astype("float32")
-        yield x, np.tanh(x @ WEIGHTS / 4)
-
-
-def val():
-    rng = np.random.default_rng(2)
-    for _ in range(2):
-        x = rng.normal(size=(32, FEATURES)).astype("float32")
-        yield x, np.tanh(x @ WEIGHTS / 4)
+from test_halving import FEATURES, train, val  # noqa: E402  (the same tiny data: Ray workers import it by path)
 
 
 @gs.grid(units=[2, 8], lr=[0.03, 0.003], boom=[False, True])
