@@ -46,6 +46,19 @@ def _gpu_list(text: str) -> list[int]:
     return gpus
 
 
+def _fuse_choice(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be auto or a positive integer (1 trains each trial alone), got {text!r}")
+    return value
+
+
 def _factory_choice(text: str) -> Any:
     return None if text.lower() == "none" else text
 
@@ -68,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--objective", help="Keras history key to compare (default val_loss, or loss)")
     run.add_argument("--direction", choices=("min", "max"), help="min or max (default from the name)")
     run.add_argument("--strategy", default="grid", help="grid (default), random or halving")
-    run.add_argument("--eta", type=_positive_int, default=3,
+    run.add_argument("--eta", type=_positive_int,
                      help="halving: promote the best 1/ETA of each rung to ETA times more epochs (default 3)")
     run.add_argument("--min-epochs", type=_positive_int, help="halving: epochs of the first rung (default 1)")
     run.add_argument("--executor", help="where trials run: process (worker processes even for "
@@ -83,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="trials at once, each in its own worker process (default 1: in-process)")
     run.add_argument("--gpus", type=_gpu_list, metavar="0,1", help="one worker process per GPU")
     run.add_argument("--distribute", help="mirrored: each trial trains on all local GPUs")
+    run.add_argument("--fuse", type=_fuse_choice, default="auto", metavar="N|auto",
+                     help="train up to N compatible combinations together in one traced step "
+                     "(default auto; 1 trains each alone with Keras's own fit)")
     run.add_argument("--seed", type=int, default=0, help="random state every trial starts from")
     run.add_argument("--repeats", type=_positive_int, default=1, help="train each combination N times")
     run.add_argument("--train", type=_factory_choice, help="name of the @train_data factory to use")
@@ -198,6 +214,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         gpus=args.gpus,
         distribute=args.distribute,
         seed=args.seed,
+        fuse=args.fuse,
         repeats=args.repeats,
         eta=args.eta,
         min_epochs=args.min_epochs,
@@ -252,10 +269,9 @@ def _check_plot_option(args: argparse.Namespace) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise GridSpecError(f"--plot {path}: the folder {folder} does not exist; create it first")
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise GridSpecError('--plot needs matplotlib; install it with pip install "gridspec[plot]"') from None
+    from gridspec.errors import require_extra
+
+    require_extra("matplotlib", "plot", "--plot")
 
 
 def _write_insights(result: Any, args: argparse.Namespace, out: TextIO) -> None:

@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 
 from gridspec.errors import DataError, GridSpecError
+from gridspec.settings import DEFAULT_CACHE_BYTES
 
-__all__ = ["Source", "DEFAULT_CACHE_BYTES", "DEFAULT_ARRAY_BATCH_SIZE"]
+__all__ = ["Source", "Sources", "DEFAULT_CACHE_BYTES", "DEFAULT_ARRAY_BATCH_SIZE"]
 
-DEFAULT_CACHE_BYTES = 1 << 30  # read shared training batches once when they fit in 1 GiB
 DEFAULT_ARRAY_BATCH_SIZE = 32  # Keras's own default for in-memory arrays
 
 _FORMS_HINT = (
@@ -367,3 +367,44 @@ class Source:
             return self._value.repeat().take(steps).apply(tf.data.experimental.assert_cardinality(steps))
         assert steps is not None
         return self._materialise(steps)
+
+
+class Sources:
+    """A search's data: one ``Source`` per factory and distinct arguments, probed once.
+
+    Trials whose factories get the same arguments share a ``Source`` (and so its replayed
+    batches); ``key`` says which trials read the same batches, which is what may train
+    together in a fused group.
+    """
+
+    def __init__(self, train: Callable[..., Any], val: Callable[..., Any] | None,
+                 cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        from gridspec.decorators import factory_label
+
+        self.fns = {"train": train, "val": val}
+        self.labels = {kind: factory_label(fn, kind) for kind, fn in self.fns.items() if fn is not None}
+        self.cache_bytes = cache_bytes
+        self._sources: dict[tuple[str, str], Source] = {}
+
+    def _args(self, kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        from gridspec.decorators import select
+
+        fn = self.fns[kind]
+        return select(fn, params) if fn is not None else {}
+
+    def key(self, params: Mapping[str, Any]) -> tuple[str, str, Any]:
+        """Equal for trials that read exactly the same batches."""
+        return (repr(sorted(self._args("train", params).items())),
+                repr(sorted(self._args("val", params).items())),
+                params.get("batch_size"))
+
+    def get(self, kind: str, params: Mapping[str, Any]) -> Source | None:
+        fn = self.fns[kind]
+        if fn is None:
+            return None
+        args = self._args(kind, params)
+        key = (kind, repr(sorted(args.items())))
+        source = self._sources.get(key)
+        if source is None:
+            source = self._sources[key] = Source(fn, kind, args, self.labels[kind], self.cache_bytes)
+        return source

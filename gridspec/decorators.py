@@ -10,21 +10,34 @@ checked here, once.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import attrs
 
 from gridspec.errors import GridError
+from gridspec.naming import did_you_mean
 from gridspec.space import Space
+
+
+class _Auto:
+    """"Pick the module's one factory of this kind": the default of ``train=`` / ``val=``."""
+
+    def __repr__(self) -> str:
+        return "AUTO"
+
+    def __reduce__(self) -> str:
+        return "AUTO"  # the same marker after a trip through pickle
+
+
+AUTO: Any = _Auto()
 
 if TYPE_CHECKING:
     from gridspec.result import SearchResult
 
-__all__ = ["FactorySpec", "GridFunction", "grid", "train_data", "val_data", "accepted_params"]
+__all__ = ["FactorySpec", "GridFunction", "accepted_params", "did_you_mean", "factory_label", "grid", "train_data", "val_data"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 FactoryKind = Literal["train", "val"]
@@ -59,9 +72,11 @@ def required_params(fn: Callable[..., Any]) -> list[str]:
     ]
 
 
-def did_you_mean(name: str, options: Any) -> str:
-    close = difflib.get_close_matches(name, list(options), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+def factory_label(fn: Callable[..., Any], kind: str) -> str:
+    """How messages name a data factory: ``'train' (train_data)``."""
+    spec = factory_spec(fn)
+    name = spec.name if spec is not None else getattr(fn, "__name__", repr(fn))
+    return f"{name!r} ({kind}_data)"
 
 
 def select(fn: Callable[..., Any], params: Mapping[str, Any]) -> dict[str, Any]:
@@ -96,11 +111,56 @@ class GridFunction:
         """``module:function``, how worker processes find this grid again."""
         return f"{self.fn.__module__}:{self.fn.__qualname__}"
 
-    def search(self, **settings: Any) -> SearchResult:
-        """Train the combinations and compare them; see ``gridspec.engine.search``."""
-        from gridspec.engine import search
+    def search(
+        self,
+        *,
+        epochs: int = 1,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        objective: str | None = None,
+        direction: Literal["min", "max"] | None = None,
+        strategy: Literal["grid", "random", "halving"] = "grid",
+        max_trials: int | None = None,
+        max_failures: int | None = None,
+        eta: int | None = None,
+        min_epochs: int | None = None,
+        workers: int = 1,
+        executor: Literal["process", "ray"] | None = None,
+        gpus: Sequence[int] | None = None,
+        distribute: Any = None,
+        address: str | None = None,
+        trial_resources: Mapping[str, float] | None = None,
+        fuse: int | Literal["auto"] = "auto",
+        seed: int = 0,
+        repeats: int = 1,
+        callbacks: Sequence[Any] = (),
+        train: Any = AUTO,
+        val: Any = AUTO,
+        cache_data: bool | int = True,
+        storage: str | None = None,
+        resume: bool = True,
+        save_best: str | None = None,
+        tensorboard_dir: str | None = None,
+        verbose: int | bool | Callable[[Any], None] = 0,
+        keras_verbose: int = 0,
+    ) -> SearchResult:
+        """Train the combinations on the same data and compare them on ``objective``.
 
-        return search(self, **settings)
+        What to train: ``epochs``, ``steps_per_epoch`` (required for generators),
+        ``validation_steps``, ``objective`` (default ``val_loss``, or ``loss`` without
+        validation data) and ``direction`` (inferred from the name), ``seed``, ``repeats``,
+        ``callbacks``. How to search: ``strategy`` (``eta``/``min_epochs`` for halving),
+        ``max_trials``, ``max_failures``. Where trials run: ``workers``, ``executor``,
+        ``gpus``, ``distribute``, ``address``/``trial_resources`` (Ray), ``fuse`` (trials
+        trained together; 1 = Keras ``fit`` alone). Data: ``train``/``val`` (a factory, its
+        name, or None), ``cache_data``. Storage and outputs: ``storage``, ``resume``,
+        ``save_best``, ``tensorboard_dir``, ``verbose``. See docs/search.md.
+        """
+        from gridspec.engine import run_search
+        from gridspec.settings import SearchSettings
+
+        settings = {k: v for k, v in locals().items() if k not in ("self", "run_search", "SearchSettings")}
+        return run_search(self, SearchSettings.create(**settings))
 
 
 def _check_model_function(fn: Callable[..., Any], space: Space) -> None:

@@ -1,234 +1,246 @@
 """``search()``: wires a grid, its data, a strategy, an executor and the result together.
 
-Owns the search loop and the settings' validation. The loop asks the strategy for work,
-submits it to the executor, tells the strategy each outcome, and hands progress events to
-whoever asked for them. It never prints and never touches Keras itself (``trial`` does).
+A search runs in phases, each with one job (STYLE 17):
+
+1. validate — ``SearchSettings.create``: every setting on its own;
+2. plan — ``_plan``: the registry, the data factories, the objective and every refusal
+   that needs more than one setting (nothing is created on disk or started yet);
+3. probe — the first combination's data is read, so data mistakes surface first;
+4. open — the executor, the journal, the checkpoint folder and ``save_best``'s staging,
+   in one ``ExitStack``: everything opened is closed on every path;
+5. run — ``_Loop`` asks the strategy, submits groups of tasks to the executor, tells the
+   strategy each outcome and emits progress events;
+6. conclude — the ``SearchResult``, or ``SearchInterrupted`` / ``SearchError``.
+
+The engine never prints and never touches Keras (``trial`` and ``training`` do).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import math
 import os
 import shutil
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import attrs
 
 from gridspec.artifacts import BestModelFile, check_save_best
 from gridspec.decorators import GridFunction
-from gridspec.distribute import check_distribute
 from gridspec.errors import GridSpecError, SearchError, SearchInterrupted
-from gridspec.executors import check_executor, make_executor
+from gridspec.executors import Executor, check_not_in_worker, make_executor
 from gridspec.fingerprint import search_fingerprint
 from gridspec.interrupt import StopRequest
 from gridspec.journal import Journal, open_journal
+from gridspec.objective import Objective
 from gridspec.progress import Event, Note, SearchFinished, SearchStarted, TrialFinished, TrialStarted, reporter
-from gridspec.registry import AUTO, scan
-from gridspec.result import SearchResult, Trial, TrialStatus, is_maximised
-from gridspec.strategies import STRATEGIES, Decision, Proposal, make_strategy
+from gridspec.registry import module_of, scan
+from gridspec.result import SearchResult, Trial, TrialStatus
 from gridspec.runspec import RunSpec
+from gridspec.settings import MAX_UNCAPPED, SearchSettings
+from gridspec.strategies import Decision, Proposal, Strategy, make_strategy
 from gridspec.trial import TrialRunner, TrialSettings, TrialTask, failed_trial
-from gridspec.data import DEFAULT_CACHE_BYTES
 
-__all__ = ["MAX_UNCAPPED", "SearchContext", "search"]
-
-MAX_UNCAPPED = 1_000_000  # combinations a search may have without max_trials
-
-StrategyName = Literal["grid", "random", "halving"]
-ExecutorName = Literal["process", "ray"]
+__all__ = ["MAX_UNCAPPED", "SearchContext", "search", "run_search"]
 
 
 @attrs.frozen
 class SearchContext:
-    """What produced a result, so ``refit`` and exports can reuse the search's settings."""
+    """What produced a result, so ``refit`` can train the best combination again the same
+    way: the grid, and the search's settings with its data factories resolved."""
 
     grid: GridFunction
-    settings: dict[str, Any]
+    settings: SearchSettings
+    objective: Objective
+
+    def refit(self, result: SearchResult, **changes: Any) -> Any:
+        from gridspec.refit import refit
+
+        return refit(result, **changes)
 
 
-def _positive(name: str, value: Any, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        extra = " or None" if allow_none else ""
-        raise GridSpecError(f"{name} must be a positive integer{extra} (got {name}={value!r})")
+def search(grid: GridFunction, **settings: Any) -> SearchResult:
+    """Train the grid's combinations on the same data and compare them on the objective.
 
-
-def _resolve_objective(objective: str | None, direction: str | None, has_val: bool) -> tuple[str, str]:
-    if objective is None:
-        objective = "val_loss" if has_val else "loss"
-    if not isinstance(objective, str) or not objective:
-        raise GridSpecError(f"objective must be a Keras history key such as 'val_loss' (got {objective!r})")
-    if direction is None:
-        direction = "max" if is_maximised(objective) else "min"
-    if direction not in ("min", "max"):
-        raise GridSpecError(f"direction must be 'min' or 'max' (got direction={direction!r})")
-    if objective.startswith("val_") and not has_val:
-        raise GridSpecError(
-            f"objective {objective!r} needs validation data, and there is no @val_data factory; "
-            f"add one, pass val=<factory>, or use objective={objective.removeprefix('val_')!r}"
-        )
-    return objective, direction
-
-
-def search(
-    grid: GridFunction,
-    *,
-    epochs: int = 1,
-    steps_per_epoch: int | None = None,
-    validation_steps: int | None = None,
-    objective: str | None = None,
-    direction: Literal["min", "max"] | None = None,
-    strategy: StrategyName = "grid",
-    max_trials: int | None = None,
-    workers: int = 1,
-    executor: ExecutorName | None = None,
-    gpus: Sequence[int] | None = None,
-    distribute: Any = None,
-    seed: int = 0,
-    repeats: int = 1,
-    callbacks: Sequence[Any] = (),
-    storage: str | None = None,
-    resume: bool = True,
-    max_failures: int | None = None,
-    save_best: str | None = None,
-    tensorboard_dir: str | None = None,
-    train: Any = AUTO,
-    val: Any = AUTO,
-    verbose: int | bool | Callable[[Event], None] = 0,
-    cache_data: bool | int = True,
-    keras_verbose: int = 0,
-    eta: int = 3,
-    min_epochs: int | None = None,
-    address: str | None = None,
-    trial_resources: Mapping[str, float] | None = None,
-) -> SearchResult:
-    """Train the grid's combinations on the same data and compare them on ``objective``.
-
-    ``eta`` / ``min_epochs`` tune ``strategy="halving"``; ``address`` (a Ray cluster's) and
-    ``trial_resources`` (``{"num_cpus": 1, "num_gpus": 0}`` per trial) tune
-    ``executor="ray"``. Returns a frozen ``SearchResult``. Raises ``GridSpecError`` for usage mistakes before
-    anything trains, and ``SearchError`` when every trial failed.
+    ``settings`` are ``SearchSettings``' fields (``gridspec.settings``; ``build.search``
+    shows them with their defaults). Returns a frozen ``SearchResult``. Raises
+    ``GridSpecError`` for usage mistakes before anything trains, ``SearchError`` when every
+    trial failed, and ``SearchInterrupted`` (with the finished trials) on Ctrl-C.
     """
-    tensorboard_dir = _check_settings(
-        grid, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
-        max_trials=max_trials, workers=workers, repeats=repeats, max_failures=max_failures,
-        resume=resume, seed=seed, strategy=strategy, executor=executor, gpus=gpus,
-        distribute=distribute, eta=eta, min_epochs=min_epochs, address=address,
-        trial_resources=trial_resources, save_best=save_best, tensorboard_dir=tensorboard_dir,
-    )
+    if not isinstance(grid, GridFunction):
+        raise GridSpecError(f"search() needs a function decorated with @grid (got {grid!r})")
+    return run_search(grid, SearchSettings.create(**settings))
 
+
+@attrs.frozen
+class _Plan:
+    """Everything decided before anything is created: phase 2's output."""
+
+    grid: GridFunction
+    settings: SearchSettings  # train/val resolved to callables (or None)
+    objective: Objective
+    trial_settings: TrialSettings
+    tensorboard_dir: str | None
+    save_best: str | None
+    runspec: RunSpec | None  # for executors that leave this process
+    epochs_axis: bool  # an ``epochs`` axis sets each combination's budget
+
+    def strategy(self) -> Strategy:
+        s = self.settings
+        options: dict[str, Any] = {}
+        if s.continues:
+            options = {"eta": s.eta_or_default, "min_epochs": s.min_epochs, "direction": self.objective.direction}
+        return make_strategy(s.strategy, size=self.grid.space.size, epochs=s.epochs,
+                             max_trials=s.max_trials, seed=s.seed, **options)
+
+
+def _plan(grid: GridFunction, settings: SearchSettings) -> _Plan:
+    """Every refusal that needs the grid, its module or several settings at once."""
     space = grid.space
-    size = space.size
-    if size > MAX_UNCAPPED and max_trials is None:
+    s = settings
+    if space.size > MAX_UNCAPPED and s.max_trials is None:
         raise GridSpecError(
-            f"{grid.fn.__qualname__}() has a grid of {size:,} combinations ({space.describe()}); "
+            f"{grid.fn.__qualname__}() has a grid of {space.size:,} combinations ({space.describe()}); "
             f"more than {MAX_UNCAPPED:,} needs max_trials=N (and perhaps strategy='random'), "
             f"or fewer values per axis"
         )
-
-    registry = scan(_module_of(grid))
-    train_fn = registry.factory("train", train)
-    val_fn = registry.factory("val", val)
+    registry = scan(module_of(grid))
+    train_fn = registry.factory("train", s.train)
+    val_fn = registry.factory("val", s.val)
     if train_fn is None:
         raise GridSpecError("a search needs training data (train=None)")
-    objective, goal = _resolve_objective(objective, direction, val_fn is not None)
-    cache_bytes = DEFAULT_CACHE_BYTES if cache_data is True else int(cache_data or 0)
-    settings = TrialSettings(
-        objective=objective,
-        direction=goal,
-        steps_per_epoch=steps_per_epoch,
-        validation_steps=validation_steps,
-        seed=seed,
-        repeats=repeats,
-        cache_bytes=cache_bytes,
-        keras_verbose=keras_verbose,
-        checkpoint_dir=_checkpoint_dir(storage) if strategy == "halving" else None,
+    objective = Objective.resolve(s.objective, s.direction, val_fn is not None)
+    epochs_axis = "epochs" in space.names
+    if epochs_axis:
+        values = space.axes[space.names.index("epochs")].values
+        if s.continues:
+            raise GridSpecError(
+                f"grid axis epochs={list(values)!r} and strategy={s.strategy!r} both set the epochs "
+                f"a combination trains; halving chooses them itself (up to epochs=N): drop the axis"
+            )
+        for value in values:
+            try:
+                ok = not isinstance(value, bool) and int(value) == value and int(value) >= 1
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise GridSpecError(
+                    f"grid axis epochs={list(values)!r} sets each combination's epochs, so its values "
+                    f"must be positive integers (got {value!r})"
+                )
+    save_best = check_save_best(s.save_best) if s.save_best is not None else None
+    tensorboard_dir = _check_tensorboard_dir(s.tensorboard_dir) if s.tensorboard_dir is not None else None
+    settings = s.evolve(train=train_fn, val=val_fn)
+    trial_settings = TrialSettings(
+        objective=objective.name,
+        direction=objective.direction,
+        steps_per_epoch=s.steps_per_epoch,
+        validation_steps=s.validation_steps,
+        seed=s.seed,
+        repeats=s.repeats,
+        cache_bytes=s.cache_bytes,
+        keras_verbose=s.keras_verbose,
+        tensorboard_dir=tensorboard_dir,
+        fuse=s.fuse,
     )
-    best_file = BestModelFile(save_best, goal) if save_best is not None else None
-    settings = attrs.evolve(settings, save_dir=best_file.staging if best_file is not None else None,
-                           tensorboard_dir=tensorboard_dir)
-    runner = TrialRunner(grid, train_fn, val_fn, settings, callbacks=callbacks, distribute=distribute)
-    options: dict[str, Any] = {"eta": eta, "min_epochs": min_epochs, "direction": goal} if strategy == "halving" else {}
-    plan = make_strategy(strategy, size=size, epochs=epochs, max_trials=max_trials, seed=seed, **options)
-    report = reporter(verbose)
-    context = SearchContext(grid, {
-        "epochs": epochs, "steps_per_epoch": steps_per_epoch, "validation_steps": validation_steps,
-        "seed": seed, "train": train_fn, "val": val_fn, "objective": objective, "direction": goal,
-        "callbacks": tuple(callbacks), "cache_data": cache_data,
-    })
+    runspec = None
+    if s.executor is not None or s.workers > 1 or s.gpus:
+        check_not_in_worker()
+        if s.executor == "ray":
+            from gridspec.executors.ray import import_ray
 
-    runner.prepare(space[0])  # probe the data: its mistakes surface before anything trains
-    journal = _open_storage(storage, resume, grid, train_fn, val_fn, settings, epochs, strategy,
-                            callbacks) if storage is not None else None
+            import_ray()  # a missing extra is said before anything is created
+        runspec = RunSpec.from_search(grid, train_fn, val_fn, trial_settings,
+                                      callbacks=s.callbacks, distribute=s.distribute)
+    return _Plan(grid, settings, objective, trial_settings, tensorboard_dir, save_best, runspec, epochs_axis)
 
+
+def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
+    """Phases 2 to 6 for checked settings (``search()`` and ``refit``'s callers use it)."""
+    plan = _plan(grid, settings)
+    s = plan.settings
+    space = grid.space
+    report = reporter(s.verbose)
+    runner = TrialRunner(grid, s.train, s.val, plan.trial_settings, callbacks=s.callbacks,
+                         distribute=s.distribute,
+                         notes=(lambda text: report(Note(text))) if report else None)
+    runner.prepare(space[0])  # phase 3: data mistakes surface before anything is created
+    strategy = plan.strategy()
     started = time.perf_counter()
-
-    def runspec() -> RunSpec:  # only executors that leave this process need one
-        return RunSpec.from_search(grid, train_fn, val_fn, settings, callbacks=callbacks, distribute=distribute)
-
-    if executor == "ray":
-        from gridspec.executors.ray import RayExecutor
-
-        executor_: Any = RayExecutor(runspec(), address=address, resources=trial_resources)
-    else:
-        executor_ = make_executor(executor, workers, gpus, runner, runspec)
-    loop = _Loop(space, plan, executor_, report, journal, max_failures,
-                 on_trial=best_file.offer if best_file is not None else None)
-    stop = StopRequest(lambda: loop._emit(Note(
-        "interrupted: stopping after the trial in progress is recorded (Ctrl-C again to stop at once)")))
+    stop = StopRequest(lambda: report(Note(
+        "interrupted: stopping after the trial in progress is recorded (Ctrl-C again to stop at once)"))
+        if report else None)
+    loop: _Loop | None = None
+    journal: Journal | None = None
     interrupted = False
     try:
-        if report:
-            report(SearchStarted(plan.total, size, objective, goal, strategy, space.describe()))
+        with contextlib.ExitStack() as stack:  # phase 4: whatever is opened is closed
+            checkpoint_dir = _checkpoint_dir(s.storage) if s.continues else None
+            if checkpoint_dir is not None:
+                stack.push(lambda *exc: _drop_checkpoints(checkpoint_dir, journal, stop, interrupted))
+            best_file = BestModelFile(plan.save_best, plan.objective.direction) if plan.save_best else None
+            if best_file is not None:
+                stack.callback(best_file.close)
+            run_settings = attrs.evolve(plan.trial_settings, checkpoint_dir=checkpoint_dir,
+                                        save_dir=best_file.staging if best_file is not None else None)
+            runner.settings = run_settings
+            runspec = attrs.evolve(plan.runspec, settings=run_settings) if plan.runspec is not None else None
+            executor = make_executor(s, runner, runspec)
+            stack.push(lambda et, ev, tb: executor.shutdown(cancel=interrupted or et is not None))
+            journal = _open_storage(plan) if s.storage is not None else None
             if journal is not None:
-                report(Note(_storage_note(journal, make_strategy(
-                    strategy, size=size, epochs=epochs, max_trials=max_trials, seed=seed, **options), plan.total)))
-        if tensorboard_dir is not None:
-            from gridspec import tb
+                stack.callback(journal.close)
+            loop = _Loop(space, strategy, executor, report, journal, s.max_failures,
+                         on_trial=best_file.offer if best_file is not None else None,
+                         group_size=runner.group_size, group_key=runner.group_key,
+                         epochs_axis=plan.epochs_axis)
+            if report:
+                report(SearchStarted(strategy.total, space.size, plan.objective.name,
+                                     plan.objective.direction, s.strategy, space.describe()))
+                if journal is not None:
+                    report(Note(_storage_note(journal, plan.strategy(), strategy.total)))
+            if plan.tensorboard_dir is not None:
+                from gridspec import tb
 
-            tb.write_experiment(tensorboard_dir, {a.name: a.values for a in space.axes}, objective)
-        with stop:
-            trials = loop.run(stop)
-    except KeyboardInterrupt:  # a second Ctrl-C: stop at once; the trial in progress is lost
-        interrupted, trials = True, loop.collected()
-    finally:  # an exception on its way out (Ctrl-C twice, a user mistake): stop workers now
-        executor_.shutdown(cancel=interrupted or sys.exc_info()[0] is not None)
-        if journal is not None:
-            journal.close()
-        if best_file is not None:
-            best_file.close()
-        if settings.checkpoint_dir is not None and not (journal is not None and (interrupted or stop.requested)):
-            shutil.rmtree(settings.checkpoint_dir, ignore_errors=True)  # kept only to resume
-    interrupted = interrupted or (stop.requested and loop.finished < plan.total)
+                tb.write_experiment(plan.tensorboard_dir, {a.name: a.values for a in space.axes},
+                                    plan.objective.name)
+            try:
+                with stop:
+                    trials = loop.run(stop)  # phase 5
+            except KeyboardInterrupt:  # a second Ctrl-C: stop at once; trials in progress are lost
+                interrupted, trials = True, loop.collected()
+    finally:
+        runner.settings = plan.trial_settings
+    # phase 6
+    assert loop is not None
+    interrupted = interrupted or (stop.requested and loop.finished < strategy.total)
     result = SearchResult(
         trials=tuple(trials),
-        objective=objective,
-        direction=goal,
+        objective=plan.objective.name,
+        direction=plan.objective.direction,
         duration=time.perf_counter() - started,
         axes=space.names,
-        context=context,
+        context=SearchContext(grid, s, plan.objective),
     )
     if interrupted:
-        message = f"search interrupted after {loop.finished} of {plan.total} trials; " + (
+        storage = s.storage
+        message = f"search interrupted after {loop.finished} of {strategy.total} trials; " + (
             f"every finished trial is recorded in {storage}: run the same search again to resume "
             f"(gridspec run ... --storage {storage})" if storage is not None
             else "the finished trials are in this exception's .result; pass storage=PATH "
             "(--storage PATH) to make a search resumable"
         )
-        if report:
-            report(Note(message))
         raise SearchInterrupted(message, result)
     if report:
         report(SearchFinished(result))
-    if loop.gave_up is not None and loop.finished < plan.total:
+    if loop.gave_up is not None and loop.finished < strategy.total:
         last = loop.gave_up
         raise SearchError(
-            f"stopped after {max_failures} consecutive failed trials (max_failures={max_failures}); "
+            f"stopped after {s.max_failures} consecutive failed trials (max_failures={s.max_failures}); "
             f"the last error (trial {last.number}) was {last.error}",
             first_error=last.error, result=result,
         )
@@ -242,64 +254,29 @@ def search(
     return result
 
 
-def _check_settings(
-    grid: Any, *, epochs: Any, steps_per_epoch: Any, validation_steps: Any, max_trials: Any,
-    workers: Any, repeats: Any, max_failures: Any, resume: Any, seed: Any, strategy: Any,
-    executor: Any, gpus: Any, distribute: Any, eta: Any, min_epochs: Any, address: Any,
-    trial_resources: Any, save_best: Any, tensorboard_dir: Any,
-) -> str | None:
-    """Refuse bad settings before anything is imported or trained; returns the checked
-    ``tensorboard_dir``."""
-    if not isinstance(grid, GridFunction):
-        raise GridSpecError(f"search() needs a function decorated with @grid (got {grid!r})")
-    _positive("epochs", epochs)
-    _positive("steps_per_epoch", steps_per_epoch, allow_none=True)
-    _positive("validation_steps", validation_steps, allow_none=True)
-    _positive("max_trials", max_trials, allow_none=True)
-    _positive("workers", workers)
-    _positive("repeats", repeats)
-    _positive("max_failures", max_failures, allow_none=True)
-    if not isinstance(resume, bool):
-        raise GridSpecError(f"resume must be True or False (got resume={resume!r})")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise GridSpecError(f"seed must be an integer (got seed={seed!r})")
-    if strategy not in STRATEGIES:
-        raise GridSpecError(
-            f"unknown strategy {strategy!r}; valid strategies: {', '.join(map(repr, STRATEGIES))}"
-        )
-    check_executor(executor, workers, gpus)
-    check_distribute(distribute)
-    if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
-        raise GridSpecError(f"eta must be an integer of at least 2, such as eta=3 (got eta={eta!r})")
-    _positive("min_epochs", min_epochs, allow_none=True)
-    if executor != "ray" and (address is not None or trial_resources is not None):
-        raise GridSpecError("address= and trial_resources= need executor='ray'")
-    if save_best is not None:
-        check_save_best(save_best)
-    if tensorboard_dir is not None:
-        tensorboard_dir = _check_tensorboard_dir(tensorboard_dir)
-    return tensorboard_dir
+def _drop_checkpoints(folder: str, journal: Any, stop: StopRequest, interrupted: bool) -> None:
+    """Halving's checkpoints are kept only to resume an interrupted search with a journal."""
+    if not (journal is not None and (interrupted or stop.requested)):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def _open_storage(storage: str, resume: bool, grid: GridFunction, train_fn: Any, val_fn: Any,
-                  settings: TrialSettings, epochs: int, strategy: str, callbacks: Sequence[Any]) -> Journal:
-    """The journal, opened before anything trains: a bad path or a stale file fails here."""
-    space = grid.space
+def _open_storage(plan: _Plan) -> Journal:
+    """The journal: a bad path or a stale file fails here, before anything trains."""
+    s = plan.settings
+    space = plan.grid.space
+    scored = {**s.score_fields(), "objective": plan.objective.name, "direction": plan.objective.direction}
     fingerprint = search_fingerprint(
-        [(axis.name, axis.values) for axis in space.axes], grid.fn, train_fn, val_fn,
-        {"epochs": epochs, "steps_per_epoch": settings.steps_per_epoch,
-         "validation_steps": settings.validation_steps, "objective": settings.objective,
-         "direction": settings.direction, "seed": settings.seed, "repeats": settings.repeats,
-         "callbacks": [type(c).__qualname__ for c in callbacks]},
+        [(axis.name, axis.values) for axis in space.axes], plan.grid.fn, s.train, s.val, scored,
     )
-    return open_journal(storage, fingerprint, {
-        "target": grid.target, "description": space.describe(), "size": space.size,
-        "objective": settings.objective, "direction": settings.direction, "strategy": strategy,
-        "epochs": epochs,
-    }, resume=resume)
+    assert s.storage is not None
+    return open_journal(s.storage, fingerprint, {
+        "target": plan.grid.target, "description": space.describe(), "size": space.size,
+        "objective": plan.objective.name, "direction": plan.objective.direction,
+        "strategy": s.strategy, "epochs": s.epochs,
+    }, resume=s.resume)
 
 
-def _storage_note(journal: Journal, fresh_plan: Any, total: int) -> str:
+def _storage_note(journal: Journal, fresh_plan: Strategy, total: int) -> str:
     """The line that says what the journal holds for this run: what resumes, what reruns."""
     if not journal.resumed:
         kept = f" (the {journal.previous} earlier in the file are kept)" if journal.previous else ""
@@ -338,25 +315,29 @@ def _checkpoint_dir(storage: str | None) -> str:
     return tempfile.mkdtemp(prefix="gridspec-halving-", dir=os.environ.get("GRIDSPEC_CHECKPOINT_DIR"))
 
 
-def _module_of(grid: GridFunction) -> Any:
-    module = sys.modules.get(grid.fn.__module__)
-    if module is None:
-        raise GridSpecError(f"the module of {grid.fn.__qualname__}() ({grid.fn.__module__}) is not imported")
-    return module
-
-
 class _Loop:
-    """Ask the strategy, submit to the executor, tell outcomes back; collect the trials."""
+    """Ask the strategy, submit groups of tasks to the executor, tell outcomes back.
 
-    def __init__(self, space: Any, plan: Any, executor: Any,
+    Proposals are gathered while the executor has free slots (up to ``group_size`` per
+    slot) and split into groups of trials that read the same batches (``group_key``); a
+    group is one unit of work for the executor. With ``group_size=1`` every trial is its
+    own group, which is exactly one trial per slot.
+    """
+
+    def __init__(self, space: Any, plan: Strategy, executor: Executor,
                  report: Callable[[Event], None] | None,
                  journal: Journal | None = None, max_failures: int | None = None,
-                 on_trial: Callable[[Trial], Any] | None = None) -> None:
+                 on_trial: Callable[[Trial], Any] | None = None, *,
+                 group_size: int = 1, group_key: Callable[[Any], Any] = lambda params: None,
+                 epochs_axis: bool = False) -> None:
         self.on_trial = on_trial  # sees every finished trial first (save_best keeps the best model)
         self.space = space
         self.plan = plan
         self.executor = executor
         self.report = report
+        self.group_size = max(1, group_size)
+        self.group_key = group_key
+        self.epochs_axis = epochs_axis
         self.trials: dict[int, Trial] = {}
         self.position = 0
         self.finished = 0
@@ -367,21 +348,49 @@ class _Loop:
         self.gave_up: Trial | None = None  # the last of max_failures failures in a row
         self.started_in: dict[int, int] = {}  # rung -> trials submitted (halving counts per rung)
         self.finished_in: dict[int, int] = {}
+        self._groups_left: dict[int, int] = {}  # group id -> members still running
+        self._next_group = 0
 
     def _emit(self, event: Event) -> None:
         if self.report is not None:
             self.report(event)
 
-    def _submit(self, proposal: Proposal) -> concurrent.futures.Future[Trial]:
-        params = self.space[proposal.index]
-        self.position += 1
-        self.started_in[proposal.rung] = self.started_in.get(proposal.rung, 0) + 1
-        task = TrialTask(proposal.number, params, proposal.epochs, proposal.start_epoch)
-        position, total = self._progress(proposal, self.position, self.started_in)
-        self._emit(TrialStarted(position, total, task.number, params, task.epochs, task.start_epoch))
-        if self.journal is not None:
-            self.journal.record_start(task.number, task.epochs)
-        return self.executor.submit(task)
+    def _epochs(self, proposal: Proposal) -> int:
+        """The budget of a proposal: the strategy's, or the combination's ``epochs`` axis."""
+        if self.epochs_axis:
+            return int(self.space[proposal.index]["epochs"])
+        return proposal.epochs
+
+    def _task(self, proposal: Proposal) -> TrialTask:
+        return TrialTask(proposal.number, self.space[proposal.index], self._epochs(proposal), proposal.start_epoch)
+
+    def _stored(self, proposal: Proposal) -> Trial | None:
+        return self.journal.stored(proposal.number, self._epochs(proposal)) if self.journal else None
+
+    def _groups(self, proposals: list[Proposal], slots: int) -> list[list[Proposal]]:
+        """Split proposals into groups of the same batches, spread over ``slots`` workers."""
+        buckets: dict[Any, list[Proposal]] = {}
+        for proposal in proposals:
+            buckets.setdefault(self.group_key(self.space[proposal.index]), []).append(proposal)
+        size = min(self.group_size, max(1, math.ceil(len(proposals) / max(1, slots))))
+        return [bucket[i:i + size] for bucket in buckets.values() for i in range(0, len(bucket), size)]
+
+    def _submit(self, group: list[Proposal]) -> dict[concurrent.futures.Future[Trial], tuple[Proposal, int]]:
+        tasks = []
+        for proposal in group:
+            task = self._task(proposal)
+            tasks.append(task)
+            self.position += 1
+            self.started_in[proposal.rung] = self.started_in.get(proposal.rung, 0) + 1
+            position, total = self._progress(proposal, self.position, self.started_in)
+            self._emit(TrialStarted(position, total, task.number, task.params, task.epochs, task.start_epoch))
+            if self.journal is not None:
+                self.journal.record_start(task.number, task.epochs)
+        gid = self._next_group
+        self._next_group += 1
+        self._groups_left[gid] = len(group)
+        futures = self.executor.submit_many(tasks)
+        return {future: (proposal, gid) for future, proposal in zip(futures, group)}
 
     def _resume(self, proposal: Proposal, stored: Trial) -> None:
         """A proposal the journal already answers: no training, params taken from the grid."""
@@ -399,12 +408,11 @@ class _Loop:
         if exc is not None:
             if isinstance(exc, GridSpecError) and not any(t.ok for t in self.trials.values()):
                 raise exc  # a mistake in the definition: stop before it repeats N times
-            task = TrialTask(proposal.number, self.space[proposal.index], proposal.epochs, proposal.start_epoch)
-            trial = failed_trial(task, exc, 0.0)
+            trial = failed_trial(self._task(proposal), exc, 0.0)
         else:
             trial = future.result()
         if self.journal is not None:  # committed before anyone hears of the trial
-            self.journal.record_finish(trial, proposal.epochs)
+            self.journal.record_finish(trial, self._epochs(proposal))
         self.trials[proposal.index] = trial
         if trial.status is TrialStatus.FAILED:
             self.failures_in_a_row += 1
@@ -425,18 +433,18 @@ class _Loop:
         self._rung_notes()
 
     def _rung_notes(self) -> None:
-        for outcome in getattr(self.plan, "take_outcomes", list)():  # halving's rung lines
+        for outcome in self.plan.take_outcomes():  # halving's rung lines
             self._emit(Note(str(outcome)))
 
     def _progress(self, proposal: Proposal, overall: int, per_rung: dict[int, int]) -> tuple[int, int]:
         """"Model i of N": over the whole run, or within the rung for halving."""
-        rung_size = getattr(self.plan, "rung_size", None)
+        rung_size = self.plan.rung_size(proposal.rung)
         if rung_size is None:
             return overall, self.plan.total
-        return per_rung[proposal.rung], rung_size(proposal.rung)
+        return per_rung[proposal.rung], rung_size
 
     def collected(self) -> list[Trial]:
-        pruned: frozenset[int] = getattr(self.plan, "pruned", frozenset())  # halving's
+        pruned = self.plan.pruned
         return [
             attrs.evolve(t, status=TrialStatus.PRUNED)
             if i in pruned and t.status is TrialStatus.COMPLETE else t
@@ -444,24 +452,40 @@ class _Loop:
         ]
 
     def run(self, stop: StopRequest | None = None) -> list[Trial]:
-        pending: dict[concurrent.futures.Future[Trial], Proposal] = {}
+        pending: dict[concurrent.futures.Future[Trial], tuple[Proposal, int]] = {}
         while True:
             decision: Proposal | Decision = Decision.WAIT
             stopping = (stop is not None and stop.requested) or self.gave_up is not None
-            if not stopping and len(pending) < self.executor.capacity:
-                decision = self.plan.ask()
-            if isinstance(decision, Proposal):
-                stored = self.journal.stored(decision.number, decision.epochs) if self.journal else None
-                if stored is not None:
-                    self._resume(decision, stored)
-                else:
-                    pending[self._submit(decision)] = decision
+            slots = self.executor.capacity - len(self._groups_left)
+            batch: list[Proposal] = []
+            if not stopping and slots > 0:
+                while len(batch) < self.group_size * slots:
+                    decision = self.plan.ask()
+                    if not isinstance(decision, Proposal):
+                        break
+                    stored = self._stored(decision)
+                    if stored is not None:
+                        self._resume(decision, stored)
+                    else:
+                        batch.append(decision)
+            if batch:
+                for group in self._groups(batch, slots):
+                    pending.update(self._submit(group))
                 continue
             if not pending:
                 if decision is Decision.STOP or stopping:
                     break
                 raise RuntimeError("strategy waits with no trial running")  # a strategy bug
             done, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
-            for future in sorted(done, key=lambda f: pending[f].index):
-                self._collect(pending.pop(future), future)
+            for future in sorted(done, key=lambda f: pending[f][0].index):
+                proposal, gid = pending.pop(future)
+                self._groups_left[gid] -= 1
+                if not self._groups_left[gid]:
+                    del self._groups_left[gid]
+                self._collect(proposal, future)
         return self.collected()
+
+
+def settings_signature() -> Sequence[str]:
+    """The names ``search()`` accepts (for docs and the CLI's checks)."""
+    return SearchSettings.NAMES

@@ -9,6 +9,8 @@ reach for first, so ``except ValueError`` keeps working around gridspec calls::
     │                                          a target, module or data factory not found
     ├── DataError(GridSpecError)               a factory produced unusable batches
     ├── JournalError(GridSpecError)            a storage file that can't be used
+    ├── MissingExtra(GridSpecError, ImportError)
+    │                                          an optional package is not installed
     └── SearchError(GridSpecError)             no trial completed, or max_failures
                                                consecutive failures; exit code 1
 
@@ -22,11 +24,13 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "require_extra",
     "DataError",
     "GridError",
     "GridSpecError",
     "JournalError",
     "LookupFailed",
+    "MissingExtra",
     "SearchError",
     "SearchInterrupted",
 ]
@@ -52,6 +56,22 @@ class DataError(GridSpecError):
 
 class JournalError(GridSpecError):
     """A storage file that is not usable for this search."""
+
+
+class MissingExtra(GridSpecError, ImportError):
+    """An optional package a feature needs is not installed; the message names the extra."""
+
+
+def require_extra(module: str, extra: str, feature: str) -> Any:
+    """Import ``module`` for ``feature``, or raise ``MissingExtra`` naming the extra to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(
+            f'{feature} needs {module.split(".")[0]}; install it with pip install "gridspec[{extra}]"'
+        ) from None
 
 
 class SearchError(GridSpecError):

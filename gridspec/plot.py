@@ -26,14 +26,11 @@ _LABEL_WIDTH = 60
 
 
 def _matplotlib() -> Any:
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError(
-            'SearchResult.plot() needs matplotlib; install it with pip install "gridspec[plot]"'
-        ) from None
-    return Figure, FigureCanvasAgg
+    from gridspec.errors import require_extra
+
+    backend = require_extra("matplotlib.backends.backend_agg", "plot", "SearchResult.plot()")
+    figure = require_extra("matplotlib.figure", "plot", "SearchResult.plot()")
+    return figure.Figure, backend.FigureCanvasAgg
 
 
 def _short(value: Any) -> str:

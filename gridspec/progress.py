@@ -8,7 +8,7 @@ The lines read the same in a terminal and a log file: no colours, no carriage re
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 import attrs
@@ -33,7 +33,7 @@ class TrialStarted:
     position: int  # 1-based: "Model i of N"
     total: int
     number: int
-    params: dict[str, Any]
+    params: Mapping[str, Any]
     epochs: int
     start_epoch: int = 0
 

@@ -1,9 +1,10 @@
 """``SearchResult.refit``: rebuild the best combination and train it again, returning the model.
 
-Owns the settings' defaults (the search's own, from ``result.context``) and the
-conveniences of refitting (an in-memory ``(x, y)`` pair as data). Training goes through the
-same ``TrialRunner`` as the search, so the model is built, seeded and fed exactly as a trial
-is. Imports Keras only through the runner.
+Owns the conveniences of refitting (settings default to the search's own, an in-memory
+``(x, y)`` pair as data). The search's ``SearchSettings`` are evolved with what the caller
+changes, so every setting — ``distribute`` included — is the search's unless overridden,
+and training goes through the same runner and reference trainer as a trial (built, seeded
+and fed exactly as a trial is).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gridspec.errors import GridSpecError
+from gridspec.settings import check_positive
 
 __all__ = ["refit"]
 
@@ -27,11 +29,6 @@ def _factory(kind: str, choice: Any, default: Any, module: Any) -> Callable[...,
     from gridspec.registry import scan
 
     return scan(module).factory(kind, choice)
-
-
-def _positive(name: str, value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise GridSpecError(f"{name} must be a positive integer or None (got {name}={value!r})")
 
 
 def refit(
@@ -54,46 +51,42 @@ def refit(
     """
     best = result.best  # SearchError when no trial completed
     context = result.context
-    if context is None:
-        raise GridSpecError(
-            "refit() needs the result of search() in this Python session: a result read back "
-            "from JSON or a journal does not know its model function; run "
-            f"build(**{best.params!r}) and fit it yourself, or search again"
-        )
-    from gridspec.engine import _module_of
-    from gridspec.keras_hooks import ModelGrabber
+    from gridspec.registry import module_of
     from gridspec.trial import TrialRunner, TrialSettings, TrialTask
-    from gridspec.data import DEFAULT_CACHE_BYTES
+    from gridspec.training import Fit
+    from gridspec.training.reference import fit_one
 
-    grid = context.grid
-    settings = context.settings
-    epochs = settings["epochs"] if epochs is None else epochs
-    _positive("epochs", epochs)
-    if epochs is None:
-        raise GridSpecError("epochs must be a positive integer (got epochs=None)")
-    steps = settings["steps_per_epoch"] if steps_per_epoch is _SEARCH else steps_per_epoch
-    vsteps = settings["validation_steps"] if validation_steps is _SEARCH else validation_steps
-    _positive("steps_per_epoch", steps)
-    _positive("validation_steps", vsteps)
-    seed = settings["seed"] if seed is None else seed
-    module = _module_of(grid)
-    train_fn = _factory("train", train, settings["train"], module)
-    val_fn = _factory("val", val, settings["val"], module)
-    if train_fn is None:
+    grid, search = context.grid, context.settings
+    check_positive("epochs", epochs, allow_none=True)
+    changes: dict[str, Any] = {"keras_verbose": verbose}
+    if epochs is not None:
+        changes["epochs"] = epochs
+    if steps_per_epoch is not _SEARCH:
+        changes["steps_per_epoch"] = steps_per_epoch
+    if validation_steps is not _SEARCH:
+        changes["validation_steps"] = validation_steps
+    if seed is not None:
+        changes["seed"] = seed
+    if callbacks is not None:
+        changes["callbacks"] = tuple(callbacks)
+    module = module_of(grid)
+    changes["train"] = _factory("train", train, search.train, module)
+    changes["val"] = _factory("val", val, search.val, module)
+    if changes["train"] is None:
         raise GridSpecError("train=None: refit needs training data; pass a factory, its name or an (x, y) pair")
-    cache_data = settings.get("cache_data", True)
+    s = search.evolve(**changes)  # every field's validator runs again
     run_settings = TrialSettings(
-        objective=settings["objective"],
-        direction=settings["direction"],
-        steps_per_epoch=steps,
-        validation_steps=vsteps,
-        seed=seed,
-        cache_bytes=DEFAULT_CACHE_BYTES if cache_data is True else int(cache_data or 0),
-        keras_verbose=verbose,
+        objective=context.objective.name,
+        direction=context.objective.direction,
+        steps_per_epoch=s.steps_per_epoch,
+        validation_steps=s.validation_steps,
+        seed=s.seed,
+        cache_bytes=s.cache_bytes,
+        keras_verbose=s.keras_verbose,
+        fuse=1,
     )
-    extra = tuple(settings.get("callbacks", ())) if callbacks is None else tuple(callbacks)
-    runner = TrialRunner(grid, train_fn, val_fn, run_settings, callbacks=extra)
+    runner = TrialRunner(grid, s.train, s.val, run_settings, callbacks=s.callbacks, distribute=s.distribute)
     runner.prepare(best.params)
-    grabber = ModelGrabber()
-    runner._fit_once(TrialTask(best.number, dict(best.params), epochs), seed, (grabber,))
-    return grabber.model
+    task = TrialTask(best.number, best.params, s.epochs)
+    _, model = fit_one(runner, Fit(task, s.seed), keep_model=True)
+    return model

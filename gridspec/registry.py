@@ -18,18 +18,19 @@ from typing import Any
 
 import attrs
 
-from gridspec.decorators import FactorySpec, GridFunction, did_you_mean, factory_spec
-from gridspec.errors import LookupFailed
+from gridspec.decorators import (AUTO, FactorySpec, GridFunction, accepted_params, did_you_mean, factory_label,
+                                 factory_spec, required_params)
+from gridspec.errors import GridError, GridSpecError, LookupFailed
 
-__all__ = ["Registry", "load_module", "load_target", "scan", "AUTO"]
+__all__ = ["AUTO", "Registry", "check_axes", "check_factories", "load_module", "load_target", "module_of", "scan"]
+
+# Axes named like a training setting: gridspec honours some itself (HONOURED); the others
+# must be taken by name by the model function or a factory, never only through **kwargs.
+SETTING_AXES = frozenset({"epochs", "batch_size", "steps_per_epoch", "validation_steps", "seed",
+                          "repeats", "callbacks", "verbose", "shuffle", "validation_split",
+                          "initial_epoch", "class_weight", "sample_weight", "workers"})
 
 
-class _Auto:
-    def __repr__(self) -> str:
-        return "AUTO"
-
-
-AUTO: Any = _Auto()  # "pick the module's factory" (the default of train= / val=)
 
 
 @attrs.frozen
@@ -179,3 +180,63 @@ def load_target(target: str) -> GridFunction:
         f"{target}: {function} is not decorated with @gridspec.grid (got {type(value).__name__}); "
         f"grids found: {', '.join(n for n, _ in registry.grids) or 'none'}"
     )
+
+
+def module_of(grid: GridFunction) -> ModuleType:
+    """The module a grid was defined in, where its data factories are found."""
+    module = sys.modules.get(grid.fn.__module__)
+    if module is None:
+        raise GridSpecError(f"the module of {grid.fn.__qualname__}() ({grid.fn.__module__}) is not imported")
+    return module
+
+
+def check_factories(grid: GridFunction, train: Callable[..., Any] | None, val: Callable[..., Any] | None) -> None:
+    """Every factory parameter without a default must be a grid axis."""
+    axes = grid.space.names
+    for kind, fn in (("train", train), ("val", val)):
+        if fn is None:
+            continue
+        for name in required_params(fn):
+            if name not in axes:
+                raise GridError(
+                    f"data factory {factory_label(fn, kind)} has a parameter {name!r} that is not a "
+                    f"grid axis; a factory takes no arguments or only grid axes "
+                    f"(axes: {', '.join(axes)}){did_you_mean(name, axes)}"
+                )
+
+
+def check_axes(grid: GridFunction, train: Callable[..., Any] | None, val: Callable[..., Any] | None,
+               arrays: bool) -> None:
+    """Every axis must reach someone: the model function or a data factory, or gridspec
+    itself (``epochs``; ``batch_size`` for in-memory arrays). An axis named like a training
+    setting that only a ``**kwargs`` would swallow is refused: it would be a silent no-op."""
+    axes = grid.space.names
+    model_names, model_kw = accepted_params(grid.fn)
+    named = set(model_names)
+    catch_all = model_kw
+    for fn in (train, val):
+        if fn is not None:
+            names, var_kw = accepted_params(fn)
+            named |= names
+            catch_all = catch_all or var_kw
+    honoured = {"epochs"} | ({"batch_size"} if arrays else set())
+    for axis in axes:
+        if axis in named or axis in honoured:
+            continue
+        value = list(grid.space.axes[axes.index(axis)].values)
+        if catch_all and axis not in SETTING_AXES:
+            continue
+        if axis in SETTING_AXES:
+            raise GridError(
+                f"grid axis {axis}={value!r} is named like a training setting that gridspec can't "
+                f"vary per trial here, and {grid.fn.__qualname__}() takes it only through **kwargs, "
+                f"so every trial would be the same; take {axis!r} as a named parameter and use it, "
+                f"or set it once with search({axis}=...)"
+                + (" (batch_size is honoured only for in-memory (x, y) arrays, or by a data "
+                   "factory that takes batch_size)" if axis == "batch_size" else "")
+            )
+        raise GridError(
+            f"{grid.fn.__qualname__}() has no parameter {axis!r} for grid axis "
+            f"{axis}={value!r}, and no data factory takes it either"
+            f"{did_you_mean(axis, model_names)}"
+        )

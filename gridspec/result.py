@@ -17,20 +17,10 @@ from typing import Any
 
 import attrs
 
-__all__ = ["SearchResult", "Trial", "TrialStatus", "better", "is_maximised"]
+from gridspec.frozen import FrozenDict, freeze_history, freeze_params
+from gridspec.objective import better, best_of, is_maximised
 
-_MAX_WORDS = ("acc", "auc", "precision", "recall", "f1", "fbeta", "iou", "r2", "score")
-
-
-def is_maximised(objective: str) -> bool:
-    """Default direction for a Keras history key: accuracy-like names are maximised."""
-    name = objective.lower().removeprefix("val_")
-    return any(word in name for word in _MAX_WORDS) and "loss" not in name
-
-
-def better(a: float, b: float, direction: str) -> bool:
-    """Whether score ``a`` beats score ``b`` (strictly)."""
-    return a > b if direction == "max" else a < b
+__all__ = ["SearchResult", "Trial", "TrialStatus", "best_of", "better", "is_maximised"]
 
 
 class TrialStatus(enum.Enum):
@@ -44,8 +34,8 @@ class TrialStatus(enum.Enum):
         return f"TrialStatus.{self.name}"
 
 
-def _float_list(values: Iterable[Any]) -> list[float]:
-    return [float(v) for v in values]
+def _int_tuple(values: Iterable[int]) -> tuple[int, ...]:
+    return tuple(int(v) for v in values)
 
 
 @attrs.frozen
@@ -53,15 +43,17 @@ class Trial:
     """One combination's training run: its parameters, its curve, and its score."""
 
     number: int  # 1-based position in grid order
-    params: dict[str, Any]
+    params: FrozenDict[str, Any] = attrs.field(converter=freeze_params)
     status: TrialStatus
     score: float | None = None
-    history: dict[str, list[float]] = attrs.field(factory=dict)
+    history: FrozenDict[str, tuple[float, ...]] = attrs.field(factory=FrozenDict, converter=freeze_history)
     best_epoch: int | None = None  # 1-based epoch the score comes from
     epochs: int = 0  # epochs actually trained
     duration: float = 0.0  # seconds
     error: str | None = None  # "ExceptionType: message"
     traceback: str | None = attrs.field(default=None, repr=False)
+    # the other trials of the fused group it trained in (SPEC §9); () when it trained alone
+    fused_with: tuple[int, ...] = attrs.field(default=(), converter=_int_tuple)
 
     @property
     def ok(self) -> bool:
@@ -71,30 +63,32 @@ class Trial:
         """A JSON-ready dict; ``Trial.from_dict`` reads it back."""
         return {
             "number": self.number,
-            "params": self.params,
+            "params": dict(self.params),
             "status": self.status.value,
             "score": self.score,
-            "history": self.history,
+            "history": {k: list(v) for k, v in self.history.items()},
             "best_epoch": self.best_epoch,
             "epochs": self.epochs,
             "duration": self.duration,
             "error": self.error,
             "traceback": self.traceback,
+            "fused_with": list(self.fused_with),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Trial:
         return cls(
             number=int(data["number"]),
-            params=dict(data["params"]),
+            params=data["params"],
             status=TrialStatus(data["status"]),
             score=None if data.get("score") is None else float(data["score"]),
-            history={k: _float_list(v) for k, v in (data.get("history") or {}).items()},
+            history=data.get("history") or {},
             best_epoch=data.get("best_epoch"),
             epochs=int(data.get("epochs") or 0),
             duration=float(data.get("duration") or 0.0),
             error=data.get("error"),
             traceback=data.get("traceback"),
+            fused_with=tuple(int(n) for n in data.get("fused_with") or ()),
         )
 
 
@@ -243,12 +237,9 @@ class SearchResult:
 
     def to_dataframe(self) -> Any:
         """The records as a ``pandas.DataFrame`` (needs pandas: ``pip install "gridspec[pandas]"``)."""
-        try:
-            import pandas as pd
-        except ImportError:
-            raise ImportError(
-                'SearchResult.to_dataframe() needs pandas; install it with pip install "gridspec[pandas]"'
-            ) from None
+        from gridspec.errors import require_extra
+
+        pd = require_extra("pandas", "pandas", "SearchResult.to_dataframe()")
         return pd.DataFrame.from_records(self.to_records()).set_index("number")
 
     # -- after the search (gridspec.refit, gridspec.effects, gridspec.plot) ----------------
@@ -259,9 +250,16 @@ class SearchResult:
         ``seed``, ``callbacks``, ``verbose``) default to the search's; ``train``/``val`` also
         take an in-memory ``(x, y)`` pair. ``SearchError`` if no trial completed.
         """
-        from gridspec.refit import refit
+        best = self.best  # SearchError when no trial completed
+        if self.context is None:
+            from gridspec.errors import GridSpecError
 
-        return refit(self, **settings)
+            raise GridSpecError(
+                "refit() needs the result of search() in this Python session: a result read back "
+                f"from JSON or a journal does not know its model function; run "
+                f"build(**{dict(best.params)!r}) and fit it yourself, or search again"
+            )
+        return self.context.refit(self, **settings)
 
     def effects(self) -> Any:
         """For each axis with several values: each value's count, best and mean score."""
@@ -308,18 +306,3 @@ class SearchResult:
         for t in self.failed[:3]:
             parts.append(f"trial {t.number} failed: {t.error}")
         return "\n".join(parts)
-
-
-def finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
-
-
-def best_of(values: Sequence[float], direction: str) -> tuple[float, int] | None:
-    """The best finite value of a curve and its 1-based position, or None if none is finite."""
-    best: tuple[float, int] | None = None
-    for i, v in enumerate(values, start=1):
-        if not finite(v):
-            continue
-        if best is None or better(v, best[0], direction):
-            best = (v, i)
-    return best

@@ -28,15 +28,10 @@ _HP_TYPES = (bool, int, float, str)
 
 
 def require() -> Any:
-    """The hparams plugin API, or an ImportError naming the extra to install."""
-    try:
-        from tensorboard.plugins.hparams import api as hp
-    except ImportError:
-        raise ImportError(
-            'tensorboard_dir= needs the tensorboard package; install it with '
-            'pip install "gridspec[tensorboard]"'
-        ) from None
-    return hp
+    """The hparams plugin API, or ``MissingExtra`` naming the extra to install."""
+    from gridspec.errors import require_extra
+
+    return require_extra("tensorboard.plugins.hparams.api", "tensorboard", "tensorboard_dir= (--tensorboard)")
 
 
 def run_dir(root: str, number: int, size: int) -> str:

@@ -1,12 +1,12 @@
-"""Run one trial: build the model for a combination, fit it on the shared data, score it.
+"""A trial's lifecycle: from ``TrialTask`` (plain data) to a scored ``Trial``.
 
-Owns the only Keras-facing training code and the single function that classifies a
-trial's outcome (``failed_trial``): exceptions and non-finite objectives become a FAILED
-``Trial`` with the traceback kept; ``KeyboardInterrupt`` passes through; user mistakes
-(``GridSpecError``: bad data, a model function that returns no compiled model, an objective
-missing from the history) are raised for the engine to decide on. Knows nothing of the
-strategy, the executor or the journal: it gets a ``TrialTask`` (plain data) and returns a
-``Trial``.
+Owns seeding and repeats, continuation between halving rungs, scoring, and the single
+function that classifies a trial's outcome (``failed_trial``): exceptions and non-finite
+objectives become a FAILED ``Trial`` with the traceback kept; ``KeyboardInterrupt`` passes
+through; user mistakes (``GridSpecError``: bad data, a model function that returns no
+compiled model, an objective missing from the history) go back to the engine to decide on.
+The Keras part — building and training models — is a trainer's (``gridspec.training``), so
+this module imports no Keras. Knows nothing of the strategy, the executor or the journal.
 """
 
 from __future__ import annotations
@@ -14,17 +14,19 @@ from __future__ import annotations
 import math
 import time
 import traceback as tb
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from gridspec import continuation
-from gridspec.data import DEFAULT_ARRAY_BATCH_SIZE, DEFAULT_CACHE_BYTES, Source
-from gridspec.decorators import GridFunction, accepted_params, did_you_mean, required_params, select
-from gridspec.errors import GridError, GridSpecError
-from gridspec.result import Trial, TrialStatus, best_of
+from gridspec.data import Sources
+from gridspec.decorators import GridFunction
+from gridspec.errors import GridSpecError
+from gridspec.objective import best_of
+from gridspec.registry import check_axes, check_factories
+from gridspec.result import Trial, TrialStatus
+from gridspec.settings import DEFAULT_CACHE_BYTES, FUSE_AUTO
+from gridspec.training import Fit, FitOutcome, continuation, make_trainer
 
 __all__ = ["NonFiniteObjective", "TrialRunner", "TrialSettings", "TrialTask", "failed_trial"]
 
@@ -41,7 +43,7 @@ class TrialTask:
     """
 
     number: int
-    params: dict[str, Any]
+    params: Mapping[str, Any]
     epochs: int
     start_epoch: int = 0
 
@@ -63,13 +65,15 @@ class TrialSettings:
     # Where a trial keeps its model after each run so a later task with start_epoch > 0
     # continues it (halving). A folder every executor's workers can read and write.
     checkpoint_dir: str | None = None
+    fuse: int | str = FUSE_AUTO  # group size for fused training; 1 = Keras fit, one at a time
 
 
-def failed_trial(task: TrialTask, exc: BaseException, duration: float, history: dict[str, list[float]] | None = None) -> Trial:
+def failed_trial(task: TrialTask, exc: BaseException, duration: float,
+                 history: Mapping[str, Sequence[float]] | None = None, fused_with: tuple[int, ...] = ()) -> Trial:
     """The one place a failure becomes a ``Trial``: type, message and traceback kept."""
     if isinstance(exc, KeyboardInterrupt):
         raise exc
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    message = str(exc).strip()
     error = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return Trial(
         number=task.number,
@@ -80,13 +84,8 @@ def failed_trial(task: TrialTask, exc: BaseException, duration: float, history: 
         duration=duration,
         error=error,
         traceback="".join(tb.format_exception(exc)),
+        fused_with=fused_with,
     )
-
-
-def _keras() -> Any:
-    import keras
-
-    return keras
 
 
 def _mean_history(histories: Sequence[Mapping[str, Sequence[float]]]) -> dict[str, list[float]]:
@@ -100,11 +99,24 @@ def _mean_history(histories: Sequence[Mapping[str, Sequence[float]]]) -> dict[st
     return out
 
 
+@attrs.define
+class _Run:
+    """One trial while its fits train: what it builds on, what came back, what went wrong."""
+
+    task: TrialTask
+    earlier: dict[str, list[float]] | None
+    spent: float
+    hooks: Any
+    histories: list[Mapping[str, Sequence[float]]] = attrs.field(factory=list)
+    error: BaseException | None = None
+    fused_with: set[int] = attrs.field(factory=set)
+
+
 class TrialRunner:
     """Turns ``TrialTask``s into ``Trial``s for one search, in the current process.
 
-    Built once per search (or once per worker process): it resolves the data sources,
-    probing each factory once, and checks that every axis is used by someone.
+    Built once per search (or once per worker process): it checks the definitions, holds
+    the search's data (``Sources``, each factory probed once) and its trainer.
     """
 
     def __init__(
@@ -115,70 +127,40 @@ class TrialRunner:
         settings: TrialSettings,
         callbacks: Sequence[Any] = (),
         distribute: Any = None,
+        notes: Callable[[str], None] | None = None,
     ) -> None:
         self.grid = grid
-        self.train_fn = train
-        self.val_fn = val
         self.settings = settings
         self.callbacks = tuple(callbacks)
         self.distribute = distribute
-        self._sources: dict[tuple[str, str], Source] = {}
-        self.check_factories()
+        self.notes = notes
+        self._noted: set[str] = set()
+        check_factories(grid, train, val)
+        self.sources = Sources(train, val, settings.cache_bytes)
+        self.trainer = make_trainer(self)
 
-    # -- validation ------------------------------------------------------------------------
-    def check_factories(self) -> None:
-        """Every factory parameter without a default must be a grid axis."""
-        axes = self.grid.space.names
-        for kind, fn in (("train", self.train_fn), ("val", self.val_fn)):
-            if fn is None:
-                continue
-            for name in required_params(fn):
-                if name not in axes:
-                    raise GridError(
-                        f"data factory {_label(fn, kind)} has a parameter {name!r} that is not a "
-                        f"grid axis; a factory takes no arguments or only grid axes "
-                        f"(axes: {', '.join(axes)}){did_you_mean(name, axes)}"
-                    )
+    def note(self, text: str) -> None:
+        """Say something once per search (why trials train alone, for instance)."""
+        if text not in self._noted:
+            self._noted.add(text)
+            if self.notes is not None:
+                self.notes(text)
 
-    def check_axes(self, arrays: bool) -> None:
-        """Every axis must reach the model function or a data factory (or, for in-memory
-        arrays, be ``batch_size``, which gridspec batches them by)."""
-        axes = self.grid.space.names
-        model_names, model_kw = accepted_params(self.grid.fn)
-        users = set(axes) if model_kw else set(model_names)
-        for fn in (self.train_fn, self.val_fn):
-            if fn is not None:
-                names, var_kw = accepted_params(fn)
-                users |= set(axes) if var_kw else set(names)
-        if arrays:
-            users.add("batch_size")
-        for axis in axes:
-            if axis not in users:
-                value = list(self.grid.space.axes[axes.index(axis)].values)
-                raise GridError(
-                    f"{self.grid.fn.__qualname__}() has no parameter {axis!r} for grid axis "
-                    f"{axis}={value!r}, and no data factory takes it either"
-                    f"{did_you_mean(axis, model_names)}"
-                )
+    @property
+    def group_size(self) -> int:
+        """How many trials may train together (1: each alone)."""
+        return self.trainer.group_size
 
-    def source(self, kind: str, params: Mapping[str, Any]) -> Source | None:
-        fn = self.train_fn if kind == "train" else self.val_fn
-        if fn is None:
-            return None
-        args = select(fn, params)
-        key = (kind, repr(sorted(args.items())))
-        source = self._sources.get(key)
-        if source is None:
-            source = Source(fn, kind, args, _label(fn, kind), self.settings.cache_bytes)
-            self._sources[key] = source
-        return source
+    def group_key(self, params: Mapping[str, Any]) -> Any:
+        """Equal for trials that read the same batches: only those may share a group."""
+        return self.sources.key(params)
 
     def prepare(self, params: Mapping[str, Any]) -> None:
         """Probe the data once before anything trains, so data mistakes surface first."""
-        train = self.source("train", params)
-        val = self.source("val", params)
+        train = self.sources.get("train", params)
+        val = self.sources.get("val", params)
         assert train is not None
-        self.check_axes(arrays=train.form == "arrays")
+        check_axes(self.grid, self.sources.fns["train"], self.sources.fns["val"], arrays=train.form == "arrays")
         s = self.settings
         if train.endless and s.steps_per_epoch is None:
             raise GridSpecError(
@@ -193,102 +175,80 @@ class TrialRunner:
             )
 
     # -- running ---------------------------------------------------------------------------
-    def _build(self, params: Mapping[str, Any]) -> Any:
-        keras = _keras()
-        model = self.grid.fn(**select(self.grid.fn, params))
-        name = self.grid.fn.__qualname__
-        if not isinstance(model, keras.Model):
-            raise GridError(
-                f"{name}() must return a compiled keras.Model (got {type(model).__name__}); "
-                f"end it with model.compile(...) and return model"
-            )
-        if not getattr(model, "compiled", False):
-            raise GridError(
-                f"{name}() returned a keras.Model that is not compiled; call "
-                f"model.compile(optimizer=..., loss=...) before returning it"
-            )
-        return model
-
-    def _fit_once(self, task: TrialTask, seed: int, extra_callbacks: Sequence[Any] = (),
-                  repeat: int = 0) -> dict[str, list[float]]:
-        keras = _keras()
-        s = self.settings
-        keras.utils.set_random_seed(seed)
-        train = self.source("train", task.params)
-        val = self.source("val", task.params)
-        assert train is not None
-        batch_size = int(task.params.get("batch_size", DEFAULT_ARRAY_BATCH_SIZE))
-        if self.distribute is not None:
-            if isinstance(self.distribute, str):  # "mirrored": made where the trial runs
-                from gridspec.distribute import make_distribute
-
-                self.distribute = make_distribute(self.distribute)
-            with self.distribute.scope():
-                model = self._build(task.params)
-        else:
-            model = self._build(task.params)
-        saved = continuation.checkpoint_path(s, task.number, repeat)
-        if task.start_epoch:
-            model = continuation.restore(model, saved)
-        try:
-            train_data = train.training(task.epochs, s.steps_per_epoch, seed, batch_size)
-            if task.start_epoch and s.steps_per_epoch:  # the batches a full run would see next
-                train_data = train_data.skip(task.start_epoch * s.steps_per_epoch)
-            val_data = val.validation(s.validation_steps, batch_size) if val is not None else None
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*ran out of data.*")
-                try:
-                    history = model.fit(
-                        train_data,
-                        epochs=task.epochs,
-                        initial_epoch=task.start_epoch,
-                        steps_per_epoch=s.steps_per_epoch,
-                        validation_data=val_data,
-                        callbacks=[*self.callbacks, *extra_callbacks],
-                        verbose=s.keras_verbose,
-                        shuffle=False,  # the order is ours: the same for every trial
-                    )
-                except Exception:
-                    train.raise_pending()
-                    if val is not None:
-                        val.raise_pending()
-                    raise
-            train.raise_pending()
-            if val is not None:
-                val.raise_pending()
-            if saved is not None:
-                continuation.keep(model, saved)
-            return {k: [float(v) for v in vs] for k, vs in history.history.items()}
-        finally:
-            del model
-            keras.backend.clear_session(free_memory=False)
-
     def run(self, task: TrialTask) -> Trial:
         """Train one combination; failures come back as a FAILED trial, user mistakes raise."""
-        if not (self.settings.save_dir or self.settings.tensorboard_dir):
-            return self._run(task, None)
-        from gridspec.keras_hooks import TrialHooks  # save_best / tensorboard_dir: Keras callbacks
+        outcome = self.run_many([task])[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
-        hooks = TrialHooks(self.settings, task, self.grid.space)
-        try:
-            trial = self._run(task, hooks)
-            hooks.finish(trial)
-        finally:
-            hooks.release()
-        return trial
-
-    def _run(self, task: TrialTask, hooks: Any) -> Trial:
+    def run_many(self, tasks: Sequence[TrialTask]) -> list[Trial | GridSpecError]:
+        """Train several combinations (together where the trainer can); one outcome each:
+        a ``Trial``, or the ``GridSpecError`` (a user mistake) that stopped it."""
         s = self.settings
         started = time.perf_counter()
-        histories: list[dict[str, list[float]]] = []
+        runs = [self._start(task) for task in tasks]
+        try:
+            for repeat in range(s.repeats):
+                active = [r for r in runs if r.error is None]
+                if not active:
+                    break
+                fits = [Fit(r.task, s.seed + repeat, repeat,
+                            tuple(r.hooks.callbacks(repeat)) if r.hooks is not None else ())
+                        for r in active]
+                for run, fitted in zip(active, self.trainer.fit_all(fits)):
+                    self._take(run, fitted)
+            share = (time.perf_counter() - started) / len(runs)
+            results: list[Trial | GridSpecError] = []
+            for run in runs:
+                outcome = self._conclude(run, share)
+                if run.hooks is not None and isinstance(outcome, Trial):
+                    outcome = self._finish_hooks(run, outcome)
+                results.append(outcome)
+            return results
+        finally:
+            for run in runs:
+                if run.hooks is not None:
+                    run.hooks.release()
+
+    def _start(self, task: TrialTask) -> _Run:
+        s = self.settings
         earlier, spent = continuation.earlier_run(s, task)
         if task.start_epoch and earlier is None:  # no checkpoint: retrain from scratch
             task = attrs.evolve(task, start_epoch=0)
+        hooks = None
+        if s.save_dir or s.tensorboard_dir:
+            from gridspec.training.hooks import TrialHooks  # save_best / tensorboard_dir
+
+            hooks = TrialHooks(s, task, self.grid.space)
+        return _Run(task, earlier, spent, hooks)
+
+    @staticmethod
+    def _take(run: _Run, outcome: FitOutcome) -> None:
+        run.fused_with.update(outcome.fused_with)
+        if outcome.error is not None:
+            if isinstance(outcome.error, KeyboardInterrupt):
+                raise outcome.error
+            run.error = outcome.error
+        else:
+            assert outcome.history is not None
+            run.histories.append(outcome.history)
+
+    def _finish_hooks(self, run: _Run, trial: Trial) -> Trial | GridSpecError:
         try:
-            for repeat in range(s.repeats):
-                extra = hooks.callbacks(repeat) if hooks is not None else ()
-                histories.append(self._fit_once(task, s.seed + repeat, extra, repeat))
-            history = continuation.concat_history(earlier, _mean_history(histories))
+            run.hooks.finish(trial)
+        except GridSpecError as exc:
+            return exc
+        return trial
+
+    def _conclude(self, run: _Run, share: float) -> Trial | GridSpecError:
+        s = self.settings
+        task = run.task
+        fused_with = tuple(sorted(run.fused_with - {task.number}))
+        try:
+            if run.error is not None:
+                raise run.error
+            history = continuation.concat_history(run.earlier, _mean_history(run.histories))
             curve = history.get(s.objective)
             if curve is None:
                 raise GridSpecError(
@@ -299,31 +259,26 @@ class TrialRunner:
             for epoch, value in enumerate(curve, start=1):
                 if not math.isfinite(value):
                     raise NonFiniteObjective(f"objective {s.objective} was {value} at epoch {epoch}")
-        except (KeyboardInterrupt, GridSpecError):
+        except KeyboardInterrupt:
             raise
+        except GridSpecError as exc:
+            return exc
         except Exception as exc:
-            return failed_trial(task, exc, time.perf_counter() - started,
-                                _mean_history(histories) if histories else None)
+            return failed_trial(task, exc, run.spent + share,
+                                _mean_history(run.histories) if run.histories else None, fused_with)
         best = best_of(curve, s.direction)
         assert best is not None  # every value is finite and there is at least one epoch
         score, best_epoch = best
-        duration = spent + time.perf_counter() - started
+        duration = run.spent + share
         continuation.remember(s, task.number, history, duration)
         return Trial(
             number=task.number,
-            params=dict(task.params),
+            params=task.params,
             status=TrialStatus.COMPLETE,
             score=score,
             history=history,
             best_epoch=best_epoch,
             epochs=len(curve),
             duration=duration,
+            fused_with=fused_with,
         )
-
-
-def _label(fn: Callable[..., Any], kind: str) -> str:
-    from gridspec.decorators import factory_spec
-
-    spec = factory_spec(fn)
-    name = spec.name if spec is not None else getattr(fn, "__name__", repr(fn))
-    return f"{name!r} ({kind}_data)"

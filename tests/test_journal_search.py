@@ -46,6 +46,11 @@ def build(units, lr):
 
 
 SETTINGS = dict(epochs=2, steps_per_epoch=2, train=train, val=None)
+# Tests of what happens *between* trials (build order, Ctrl-C after "the trial in progress",
+# max_failures in a row, a kill between two trials) train one trial at a time: with fused
+# trials the unit of work is a group, journaled when the group finishes (SPEC §9);
+# tests/test_fused_search.py checks the same journal guarantees for groups.
+ALONE = dict(SETTINGS, fuse=1)
 
 
 @pytest.fixture(autouse=True)
@@ -198,7 +203,7 @@ def fragile(mode):
 
 def test_every_kind_of_failure_is_recorded_and_the_search_goes_on(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
-    result = fragile.search(storage=str(path), **SETTINGS)
+    result = fragile.search(storage=str(path), **ALONE)
     assert BUILDS == ["ok", "build", "fit", "nan", "oom", "not_a_model"]
     assert [t.status.value for t in result.trials] == ["COMPLETE"] + ["FAILED"] * 5
     errors = [t.error for t in result.trials[1:]]
@@ -212,12 +217,14 @@ def test_every_kind_of_failure_is_recorded_and_the_search_goes_on(tmp_path: Path
         assert t.status is gs.TrialStatus.FAILED and t.error and "Traceback (most recent call last)" in t.traceback
     assert stored.latest[2].traceback == result.trials[1].traceback
     assert result.best_params == {"mode": "ok"}
+    fused = fragile.search(**SETTINGS)  # the same failures, each isolated, in a fused group
+    assert [(t.status, t.error) for t in fused.trials] == [(t.status, t.error) for t in result.trials]
 
 
 def test_max_failures_stops_quoting_the_last_error(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     with pytest.raises(SearchError) as info:
-        fragile.search(storage=str(path), max_failures=2, **SETTINGS)
+        fragile.search(storage=str(path), max_failures=2, **ALONE)
     assert str(info.value) == ("stopped after 2 consecutive failed trials (max_failures=2); the last error "
                                "(trial 3) was RuntimeError: loss exploded while fitting")
     assert BUILDS == ["ok", "build", "fit"]
@@ -249,7 +256,7 @@ def test_ctrl_c_stops_after_the_current_trial_is_recorded(tmp_path: Path) -> Non
     INTERRUPTS[0] = 1
     events: list = []
     with pytest.raises(SearchInterrupted) as info:
-        interruptible.search(storage=str(path), verbose=events.append, **SETTINGS)
+        interruptible.search(storage=str(path), verbose=events.append, **ALONE)
     assert BUILDS == [2, 4]
     assert [t.status.value for t in info.value.result.trials] == ["COMPLETE", "COMPLETE"]
     assert str(info.value) == (f"search interrupted after 2 of 3 trials; every finished trial is recorded in "
@@ -259,7 +266,7 @@ def test_ctrl_c_stops_after_the_current_trial_is_recorded(tmp_path: Path) -> Non
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     BUILDS.clear()
     INTERRUPTS[0] = 0
-    assert len(interruptible.search(storage=str(path), **SETTINGS).trials) == 3
+    assert len(interruptible.search(storage=str(path), **ALONE).trials) == 3
     assert BUILDS == [8]
 
 
@@ -268,12 +275,12 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     INTERRUPTS[0] = 2
     with pytest.raises(SearchInterrupted) as info:
-        interruptible.search(storage=str(path), **SETTINGS)
+        interruptible.search(storage=str(path), **ALONE)
     assert [t.number for t in info.value.result.trials] == [1]
     assert load(path).running == (2,)  # started, never finished: it runs again on resume
     BUILDS.clear()
     INTERRUPTS[0] = 0
-    interruptible.search(storage=str(path), **SETTINGS)
+    interruptible.search(storage=str(path), **ALONE)
     assert BUILDS == [4, 8]
 
 
@@ -321,7 +328,8 @@ def progress(event):
         os.kill(os.getpid(), signal.SIGKILL)
 
 if __name__ == "__main__":
-    build.search(epochs=2, steps_per_epoch=3, storage=sys.argv[1], callbacks=[KillDuringFit()], verbose=progress)
+    build.search(epochs=2, steps_per_epoch=3, storage=sys.argv[1], callbacks=[KillDuringFit()], verbose=progress,
+                 fuse=1)
 '''
 
 
@@ -423,7 +431,7 @@ def test_cli_max_failures_exits_1_quoting_the_last_error(tmp_path: Path) -> None
     broken = MODULE.replace("    BUILDS.append(units)\n", "    raise ValueError(f'no room for {units} units')\n")
     (tmp_path / "models_broken.py").write_text(textwrap.dedent(broken))
     run = cli("run", "models_broken.py:build", "--steps-per-epoch", "2", "--storage", "s.sqlite",
-              "--max-failures", "1", cwd=tmp_path)
+              "--max-failures", "1", "--fuse", "1", cwd=tmp_path)
     assert run.returncode == 1
     assert run.stderr == ("error: stopped after 1 consecutive failed trials (max_failures=1); the last "
                           "error (trial 1) was ValueError: no room for 2 units\n")
@@ -439,7 +447,7 @@ def test_cli_ctrl_c_records_the_trial_in_progress_and_says_how_to_resume(tmp_pat
                              "    if units == 4:\n        import os, signal\n        os.kill(os.getpid(), signal.SIGINT)\n")
     stopper = stopper.replace("units=[2, 4]", "units=[2, 4, 8]")
     (tmp_path / "models_stop.py").write_text(textwrap.dedent(stopper))
-    args = ["run", "models_stop.py:build", "--steps-per-epoch", "2", "--storage", "s.sqlite", "--fresh"]
+    args = ["run", "models_stop.py:build", "--steps-per-epoch", "2", "--storage", "s.sqlite", "--fresh", "--fuse", "1"]
     run = cli(*args, cwd=tmp_path)
     assert run.returncode == 130
     assert "interrupted: stopping after the trial in progress is recorded (Ctrl-C again to stop at once)" in run.stdout
@@ -447,6 +455,6 @@ def test_cli_ctrl_c_records_the_trial_in_progress_and_says_how_to_resume(tmp_pat
     assert run.stderr == (
         "interrupted: search interrupted after 2 of 3 trials; every finished trial is recorded in s.sqlite: "
         "run the same search again to resume (gridspec run ... --storage s.sqlite)\n"
-        "resume with: gridspec run models_stop.py:build --steps-per-epoch 2 --storage s.sqlite\n"
+        "resume with: gridspec run models_stop.py:build --steps-per-epoch 2 --storage s.sqlite --fuse 1\n"
     )
     assert sorted(load(tmp_path / "s.sqlite").latest) == [1, 2]

@@ -126,7 +126,7 @@ def test_runspec_travels_by_reference_and_rebuilds_the_runner():
     again = pickle.loads(pickle.dumps(spec))
     assert again == spec
     runner = again.runner()
-    assert runner.grid is workers_grid.build and runner.train_fn is workers_grid.train
+    assert runner.grid is workers_grid.build and runner.sources.fns["train"] is workers_grid.train
     assert resolve_ref(spec.val) is workers_grid.val
 
 

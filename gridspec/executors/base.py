@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Future
-from typing import Protocol
 
 from gridspec.result import Trial
 from gridspec.trial import TrialTask
@@ -11,13 +11,27 @@ from gridspec.trial import TrialTask
 __all__ = ["Executor"]
 
 
-class Executor(Protocol):
-    """Runs ``TrialTask``s; a future's result is a ``Trial``, its exception a user mistake."""
+class Executor:
+    """Runs ``TrialTask``s (``concurrent.futures`` style): a future's result is a ``Trial``,
+    its exception a user mistake. ``submit_many`` hands over a group of tasks that may train
+    together (a fused group is one unit of work); by default they run one by one."""
 
-    @property
-    def capacity(self) -> int:
-        """How many tasks may be in flight at once."""
+    capacity: int = 1  # groups that may be in flight at once
 
-    def submit(self, task: TrialTask) -> Future[Trial]: ...
+    def submit(self, task: TrialTask) -> Future[Trial]:
+        return self.submit_many([task])[0]
 
-    def shutdown(self, cancel: bool = False) -> None: ...
+    def submit_many(self, tasks: Sequence[TrialTask]) -> list[Future[Trial]]:
+        return [self.submit(task) for task in tasks]
+
+    def shutdown(self, cancel: bool = False) -> None:
+        """Release workers: after their current work, or at once with ``cancel=True``."""
+
+
+def settle(futures: Sequence[Future[Trial]], outcomes: Sequence[object]) -> None:
+    """Resolve each future with its outcome: a ``Trial``, or the exception that stopped it."""
+    for future, outcome in zip(futures, outcomes):
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""The in-process executor: runs each trial synchronously, in ``submit``.
+"""The in-process executor: runs each group of trials synchronously, in ``submit_many``.
 
 The reference behaviour: notebooks and tests use it (``workers=1``), and every other
 executor must produce the same trials for the same seed.
@@ -6,29 +6,29 @@ executor must produce the same trials for the same seed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Future
 
+from gridspec.executors.base import Executor, settle
 from gridspec.result import Trial
 from gridspec.trial import TrialRunner, TrialTask
 
 __all__ = ["InProcessExecutor"]
 
 
-class InProcessExecutor:
-    """One trial at a time, in this process; the returned future is already done."""
+class InProcessExecutor(Executor):
+    """One group at a time, in this process; the returned futures are already done."""
 
     capacity = 1
 
     def __init__(self, runner: TrialRunner) -> None:
         self.runner = runner
 
-    def submit(self, task: TrialTask) -> Future[Trial]:
-        future: Future[Trial] = Future()
+    def submit_many(self, tasks: Sequence[TrialTask]) -> list[Future[Trial]]:
+        futures: list[Future[Trial]] = [Future() for _ in tasks]
         try:
-            future.set_result(self.runner.run(task))
-        except Exception as exc:  # user mistakes travel in the future; Ctrl-C does not
-            future.set_exception(exc)
-        return future
-
-    def shutdown(self, cancel: bool = False) -> None:
-        """Nothing to release: trials ran in the caller's thread."""
+            outcomes: list[object] = list(self.runner.run_many(tasks))
+        except Exception as exc:  # user mistakes travel in the futures; Ctrl-C does not
+            outcomes = [exc] * len(tasks)
+        settle(futures, outcomes)
+        return futures

@@ -12,7 +12,8 @@ parent alone reports results (and writes any journal).
   ``CUDA_VISIBLE_DEVICES`` (with fewer workers than GPUs, ``gpus[i::workers]``); without ``gpus=`` every worker gets ``TF_FORCE_GPU_ALLOW_GROWTH``
   so that several workers can share a GPU.
 - Crashes: a worker that dies mid-trial (segfault, ``os._exit``, OOM-kill) turns that trial
-  into a FAILED trial naming the exit code, and the slot starts a fresh worker.
+  into a FAILED trial naming the exit code, and the slot starts a fresh worker. A fused group
+  whose worker dies runs again one member at a time, so only the culprit fails.
 - Memory: TensorFlow grows a process's resident memory by a few MiB per model however it is
   cleaned up, so a worker retires when its memory has grown by ``RECYCLE_GROWTH`` since its
   first trial (or after ``GRIDSPEC_WORKER_MAX_TRIALS`` trials); its replacement is started
@@ -34,6 +35,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from gridspec.errors import GridSpecError
+from gridspec.executors.base import Executor, settle
 from gridspec.result import Trial
 from gridspec.runspec import RunSpec
 from gridspec.trial import TrialTask, failed_trial
@@ -112,11 +114,12 @@ def _worker_main(conn: Any, spec: RunSpec, env: dict[str, str]) -> None:
             return  # the parent went away
         if task is _STOP:
             return
+        tasks = task  # a group: trials that may train together
         try:
-            reply: tuple[Any, ...] = ("ok", runner.run(task), _rss_mib())
+            outcomes = [_portable(o) if isinstance(o, BaseException) else o for o in runner.run_many(tasks)]
         except Exception as exc:  # a user mistake (GridSpecError): the parent decides
-            reply = ("error", _portable(exc), _rss_mib())
-        conn.send(reply)
+            outcomes = [_portable(exc)] * len(tasks)
+        conn.send(("ok", outcomes, _rss_mib()))
 
 
 def _portable(exc: BaseException) -> BaseException:
@@ -213,13 +216,14 @@ def _exit_text(code: int | None) -> str:
     return f"exit code {code}"
 
 
-class ProcessExecutor:
-    """``workers`` spawned processes, each running one trial at a time."""
+class ProcessExecutor(Executor):
+    """``workers`` spawned processes, each running one group of trials at a time."""
 
     def __init__(self, spec: RunSpec, workers: int = 1, gpus: Sequence[int] | None = None,
                  max_trials_per_worker: int | None = None) -> None:
         self.spec = spec
         self.workers = workers
+        self.capacity = workers
         self.gpus = list(gpus) if gpus else None
         if max_trials_per_worker is None:
             max_trials_per_worker = int(os.environ.get("GRIDSPEC_WORKER_MAX_TRIALS", "0") or 0)
@@ -239,16 +243,13 @@ class ProcessExecutor:
         for thread in self._threads:
             thread.start()
 
-    @property
-    def capacity(self) -> int:
-        return self.workers
 
-    def submit(self, task: TrialTask) -> Future[Trial]:
+    def submit_many(self, tasks: Sequence[TrialTask]) -> list[Future[Trial]]:
         if self._closed:
             raise RuntimeError("submit() after shutdown()")
-        future: Future[Trial] = Future()
-        self._queue.put((task, future, time.perf_counter()))
-        return future
+        futures: list[Future[Trial]] = [Future() for _ in tasks]
+        self._queue.put((list(tasks), futures, time.perf_counter()))
+        return futures
 
     # -- the slot threads --------------------------------------------------------------------
     def _start(self, slot: int) -> _Worker:
@@ -271,11 +272,14 @@ class ProcessExecutor:
                 item = self._queue.get()
                 if item is _STOP:
                     return
-                task, future, _ = item
-                if not future.set_running_or_notify_cancel():
+                tasks, futures, retry = item
+                if retry is not True and not all([f.set_running_or_notify_cancel() for f in futures]):
+                    for f in futures:  # a cancelled group (shutdown): release the rest too
+                        if f.running():
+                            f.set_exception(KeyboardInterrupt())
                     continue
                 if init_error is not None:
-                    future.set_exception(init_error)
+                    settle(futures, [init_error] * len(futures))
                     continue
                 try:
                     if worker is None:
@@ -284,13 +288,13 @@ class ProcessExecutor:
                 except BaseException as exc:  # noqa: BLE001 - the user's module failed to load
                     init_error = exc
                     worker = None
-                    future.set_exception(exc)
+                    settle(futures, [exc] * len(futures))
                     continue
                 if worker.trials == 0:
                     self.info.append({"slot": slot, "pid": worker.pid, "env": worker.env})
                 if spare is None and worker.nearly_retiring(self.max_trials):
                     spare = self._start(slot)  # imports TensorFlow while this one still trains
-                outcome = self._run(worker, task, future)
+                outcome = self._run(worker, tasks, futures)
                 if outcome == "crashed" or self._closed:
                     self._retire(worker, kill=True)
                     worker = None
@@ -302,33 +306,36 @@ class ProcessExecutor:
                 if leftover is not None:
                     self._retire(leftover, kill=self._closed)
 
-    def _run(self, worker: _Worker, task: TrialTask, future: Future[Trial]) -> str:
+    def _run(self, worker: _Worker, tasks: list[TrialTask], futures: list[Future[Trial]]) -> str:
         started = time.perf_counter()
         try:
-            worker.conn.send(task)
+            worker.conn.send(tasks)
             message = worker.conn.recv()
         except (EOFError, OSError):
             worker.process.join(timeout=5)
             if self._closed:
-                if not future.cancel():
-                    future.set_exception(KeyboardInterrupt())
+                settle(futures, [KeyboardInterrupt()] * len(futures))
                 return "crashed"
+            if len(tasks) > 1:  # a fused group: its members run again, each alone
+                for task, future in zip(tasks, futures):
+                    self._queue.put(([task], [future], True))
+                return "crashed"
+            numbers = ", ".join(str(t.number) for t in tasks)
             error = WorkerCrashed(
-                f"worker process {worker.pid} died while running trial {task.number} "
-                f"({_exit_text(worker.process.exitcode)}); a fresh worker runs the next trials"
+                f"worker process {worker.pid} died while running trial{'s' if len(tasks) > 1 else ''} "
+                f"{numbers} ({_exit_text(worker.process.exitcode)}); a fresh worker runs the next trials"
             )
-            future.set_result(failed_trial(task, error, time.perf_counter() - started))
+            elapsed = (time.perf_counter() - started) / len(tasks)
+            settle(futures, [failed_trial(t, error, elapsed) for t in tasks])
             return "crashed"
-        kind, payload, rss = message
-        worker.trials += 1
+        kind, outcomes, rss = message
+        worker.trials += len(tasks)
         worker.rss = rss
         if worker.first_rss is None:
             worker.first_rss = rss
-        if kind == "ok":
-            self.dispatch.append(time.perf_counter() - started - payload.duration)
-            future.set_result(payload)
-        else:
-            future.set_exception(payload)
+        own = sum(o.duration for o in outcomes if isinstance(o, Trial))
+        self.dispatch.append((time.perf_counter() - started - own) / len(tasks))
+        settle(futures, outcomes)
         return kind
 
     def shutdown(self, cancel: bool = False) -> None:
@@ -341,7 +348,8 @@ class ProcessExecutor:
                 except queue.Empty:
                     break
                 if item is not _STOP:
-                    item[1].cancel()
+                    for future in item[1]:
+                        future.cancel()
             with self._lock:
                 live = list(self._live)
             for worker in live:  # unblocks the slot threads waiting on a trial

@@ -20,44 +20,40 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from gridspec.errors import GridSpecError
+from gridspec.errors import GridSpecError, require_extra
+from gridspec.executors.base import Executor, settle
 from gridspec.result import Trial
 from gridspec.trial import TrialRunner, TrialTask
 
 __all__ = ["RayExecutor", "import_ray"]
 
-_INSTALL_HINT = 'executor="ray" needs Ray; install it with pip install "gridspec[ray]"'
-
 
 def import_ray() -> Any:
-    """``ray``, or a ``GridSpecError`` saying which extra to install."""
-    try:
-        import ray
-    except ImportError:
-        raise GridSpecError(_INSTALL_HINT) from None
-    return ray
+    """``ray``, or a ``MissingExtra`` error saying which extra to install."""
+    return require_extra("ray", "ray", 'executor="ray"')
 
 
 _RUNNERS: dict[str, TrialRunner] = {}  # per worker process: one runner per search
 
 
-def run_trial(search_key: str, spec: Any, task: TrialTask) -> Trial:
+def run_trials(search_key: str, spec: Any, tasks: list[TrialTask]) -> list[Any]:
     """The Ray task body: the worker's runner for this search (any spec with ``.runner()``,
-    built once per worker process and search) runs one trial."""
+    built once per worker process and search) runs one group of trials; one outcome each
+    (a ``Trial``, or the user mistake that stopped it)."""
     os.environ["GRIDSPEC_WORKER"] = "ray"  # a module that searches at import must not recurse
     runner = _RUNNERS.get(search_key)
     if runner is None:
         _RUNNERS.clear()  # a new search: release the previous one's data
         runner = _RUNNERS[search_key] = spec.runner()
-    return runner.run(task)
+    return list(runner.run_many(tasks))
 
 
 # -- the executor ------------------------------------------------------------------------------
-class RayExecutor:
+class RayExecutor(Executor):
     """Runs each ``TrialTask`` as a Ray task (``resources`` per trial: ``num_cpus``, ``num_gpus``).
 
     Connects to ``address`` (``"auto"``, ``"ray://head:10001"``, ``"127.0.0.1:6379"``), or
@@ -66,12 +62,10 @@ class RayExecutor:
     """
 
     def __init__(self, spec: Any, *, address: str | None = None,
-                 resources: Mapping[str, float] | None = None) -> None:
-        if os.environ.get("GRIDSPEC_WORKER"):
-            raise GridSpecError(
-                "search() was called inside a gridspec worker: importing the module that defines "
-                "the grid starts a search; put the search under if __name__ == '__main__':"
-            )
+                 resources: Mapping[str, float] | None = None, group_size: int = 1) -> None:
+        from gridspec.executors import check_not_in_worker
+
+        check_not_in_worker()
         ray = import_ray()
         options = {"num_cpus": 1, **(resources or {})}
         unknown = set(options) - {"num_cpus", "num_gpus", "memory", "resources"}
@@ -89,21 +83,21 @@ class RayExecutor:
         self.spec = spec
         self._key = uuid.uuid4().hex
         self._spec_ref = ray.put(spec)
-        self._remote = ray.remote(max_retries=0, **options)(run_trial)
+        self._remote = ray.remote(max_retries=0, **options)(run_trials)
         self.capacity = _capacity(ray.cluster_resources(), options)
         self._pending: set[Any] = set()
 
-    def submit(self, task: TrialTask) -> Future[Trial]:
-        future: Future[Trial] = Future()
-        ref = self._remote.remote(self._key, self._spec_ref, task)
+    def submit_many(self, tasks: Sequence[TrialTask]) -> list[Future[Trial]]:
+        futures: list[Future[Trial]] = [Future() for _ in tasks]
+        ref = self._remote.remote(self._key, self._spec_ref, list(tasks))
         self._pending.add(ref)
 
-        def settle(done: Future[Any]) -> None:
+        def done(outcome: Future[Any]) -> None:
             self._pending.discard(ref)
-            _settle(future, done)
+            _settle(futures, outcome)
 
-        ref.future().add_done_callback(settle)
-        return future
+        ref.future().add_done_callback(done)
+        return futures
 
     def shutdown(self, cancel: bool = False) -> None:
         """Cancel what is still running (an interrupted search), and stop a Ray we started."""
@@ -125,11 +119,11 @@ def _capacity(cluster: Mapping[str, float], options: Mapping[str, Any]) -> int:
     return max(1, min(fits)) if fits else max(1, int(cluster.get("CPU", 1)))
 
 
-def _settle(future: Future[Trial], done: Future[Any]) -> None:
-    """Copy a Ray result to our future; a task's own exception travels unwrapped."""
+def _settle(futures: list[Future[Trial]], done: Future[Any]) -> None:
+    """Copy a Ray result to our futures; a task's own exception travels unwrapped."""
     exc = done.exception()
     if exc is None:
-        future.set_result(done.result())
+        settle(futures, done.result())
         return
     cause = getattr(exc, "cause", None)
-    future.set_exception(cause if isinstance(cause, BaseException) else exc)
+    settle(futures, [cause if isinstance(cause, BaseException) else exc] * len(futures))

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import attrs
 
-__all__ = ["Decision", "Proposal", "Strategy"]
+__all__ = ["Decision", "Proposal", "Strategy", "StrategyBase"]
 
 
 class Decision(enum.Enum):
@@ -44,15 +44,36 @@ class Proposal:
 class Strategy(Protocol):
     """Proposes work and learns from outcomes; ``score=None`` means the trial failed.
 
-    Optional, read by the engine when present (halving has them): ``rung_size(rung)`` for
-    "Model i of N" per rung, ``take_outcomes()`` for per-rung progress lines, and ``pruned``
-    (the indices whose trials end as PRUNED).
+    Strategies with rungs (halving) also say how big a rung is (``rung_size``, for
+    "Model i of N" per rung), hand over per-rung progress lines (``take_outcomes``) and name
+    the combinations that end PRUNED; ``StrategyBase`` gives the rung-less answers.
     """
 
     @property
     def total(self) -> int:
         """How many distinct combinations this run will train (for "Model i of N")."""
 
+    @property
+    def pruned(self) -> frozenset[int]: ...
+
     def ask(self) -> Proposal | Decision: ...
 
     def tell(self, proposal: Proposal, score: float | None) -> None: ...
+
+    def rung_size(self, rung: int) -> int | None: ...
+
+    def take_outcomes(self) -> list[object]: ...
+
+
+class StrategyBase:
+    """The answers of a strategy without rungs: nothing pruned, no rung lines."""
+
+    @property
+    def pruned(self) -> frozenset[int]:
+        return frozenset()
+
+    def rung_size(self, rung: int) -> int | None:
+        return None
+
+    def take_outcomes(self) -> list[object]:
+        return []

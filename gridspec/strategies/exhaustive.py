@@ -5,12 +5,12 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 
-from gridspec.strategies.base import Decision, Proposal
+from gridspec.strategies.base import Decision, Proposal, StrategyBase
 
 __all__ = ["GridStrategy", "RandomStrategy"]
 
 
-class _Ordered:
+class _Ordered(StrategyBase):
     """Hands out a fixed list of indices in order, each once, at full budget."""
 
     def __init__(self, indices: Iterable[int], epochs: int) -> None:

@@ -112,7 +112,7 @@ class HalvingStrategy:
         """Distinct combinations this search trains (every one of them runs rung 1)."""
         return self._total
 
-    def rung_size(self, rung: int) -> int:
+    def rung_size(self, rung: int) -> int | None:
         """Trials in ``rung`` (known once it has started): "Model i of N" counts per rung."""
         return self._sizes[rung]
 
@@ -141,9 +141,10 @@ class HalvingStrategy:
         """Combinations stopped before the full budget because others scored better."""
         return frozenset(self._pruned)
 
-    def take_outcomes(self) -> list[RungOutcome]:
+    def take_outcomes(self) -> list[object]:
         """The rungs that finished since the last call (for per-rung progress lines)."""
-        outcomes, self._outcomes = self._outcomes, []
+        outcomes: list[object] = list(self._outcomes)
+        self._outcomes = []
         return outcomes
 
     # -- internals --------------------------------------------------------------------------

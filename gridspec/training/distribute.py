@@ -11,22 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gridspec.errors import GridSpecError
+from gridspec.settings import check_distribute
 
-__all__ = ["DISTRIBUTE_NAMES", "check_distribute", "make_distribute"]
-
-DISTRIBUTE_NAMES = ("mirrored",)
-
-
-def check_distribute(value: Any) -> None:
-    """Validate ``distribute=`` without importing TensorFlow for the common cases."""
-    if value is None or (isinstance(value, str) and value in DISTRIBUTE_NAMES):
-        return
-    if isinstance(value, str) or not hasattr(value, "scope"):
-        raise GridSpecError(
-            f"distribute must be None, 'mirrored' or a tf.distribute.Strategy "
-            f"(got distribute={value!r})"
-        )
+__all__ = ["make_distribute"]
 
 
 def make_distribute(value: Any) -> Any:

@@ -1,0 +1,70 @@
+"""Training: the only Keras-facing code of a trial, behind one seam.
+
+The trial runner (``gridspec.trial``) owns a trial's lifecycle — seeds, repeats,
+continuation, scoring, failure classification — and hands the Keras part to a *trainer*:
+``fit_all(fits)`` trains a list of ``Fit``s (one model each: a task, a seed, a repeat and
+that fit's own extra callbacks) and returns one ``FitOutcome`` per fit, in order.
+
+- ``ReferenceTrainer`` (``reference.py``): every fit alone, through Keras's own
+  ``model.fit``. It is the oracle: ``fuse=1``.
+- ``FusedTrainer`` (``fused_trainer.py``): fits that read the same batches train together,
+  one traced step for the group (``fused.py``), falling back to the reference for a
+  group that can't be formed. Same histories, to float32 rounding.
+
+Nothing outside this package knows which trainer ran, and nothing outside it (and
+``data.py``) imports Keras. Importing this package imports no Keras either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import attrs
+
+__all__ = ["Fit", "FitOutcome", "Trainer", "make_trainer"]
+
+
+@attrs.frozen
+class Fit:
+    """One model to build and train: ``task`` (combination, epochs, start epoch), the
+    ``seed`` it starts from, which ``repeat`` it is, and its own extra callbacks."""
+
+    task: Any  # gridspec.trial.TrialTask
+    seed: int
+    repeat: int = 0
+    callbacks: tuple[Any, ...] = ()
+
+
+@attrs.frozen
+class FitOutcome:
+    """What a fit left: its history (as ``fit(...).history``) or the exception that ended it,
+    and the trial numbers of the other fits it trained together with."""
+
+    history: Mapping[str, list[float]] | None = None
+    error: BaseException | None = None
+    fused_with: tuple[int, ...] = ()
+
+
+class Trainer(Protocol):
+    """Trains fits; ``group_size`` is how many fits it may train at once (1: alone)."""
+
+    group_size: int
+
+    def fit_all(self, fits: Sequence[Fit]) -> list[FitOutcome]: ...
+
+
+def make_trainer(runner: Any) -> Trainer:
+    """The trainer ``runner.settings.fuse`` asks for, where it can run; else the reference."""
+    from gridspec.training.reference import ReferenceTrainer
+
+    fuse = runner.settings.fuse
+    if fuse == 1 or runner.distribute is not None:
+        return ReferenceTrainer(runner)
+    from gridspec.training.fused_trainer import FusedTrainer, fusion_unavailable
+
+    reason = fusion_unavailable(runner)
+    if reason is not None:
+        runner.note(f"fuse={fuse!r}: every trial trains alone ({reason})")
+        return ReferenceTrainer(runner)
+    return FusedTrainer(runner)

@@ -1,0 +1,163 @@
+"""The fused trainer: fits that read the same batches train together (SPEC §9).
+
+Groups the fits it is given by what they read — the same data-factory arguments and
+``batch_size`` (the runner's ``group_key``), the same seed, epochs and start epoch — builds
+each member's model one after another from its own seed exactly as the reference trainer
+does, and trains each group with ``fused.fit_group``. Everything that can't train in a
+group trains alone through the reference trainer, with a note saying why, once:
+
+- a model function that raises never enters the group (its fit alone records the error);
+- a model that refuses to join (``fused.why_alone``), or callbacks that can't be copied;
+- an exception inside the group's traced step: the members are rebuilt and trained alone,
+  so only the culprit fails.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+
+from gridspec.settings import FUSE_AUTO
+from gridspec.training import Fit, FitOutcome, continuation
+from gridspec.training.fused import GroupStepError, fit_group, fused_supported, group_size_cap, why_alone
+from gridspec.training.models import build_model, datasets
+from gridspec.training.reference import fit_one
+
+__all__ = ["AUTO_GROUP_SIZE", "FusedTrainer", "fusion_unavailable"]
+
+# The largest group "auto" forms: past it a group's traced step grows faster than the
+# start-up it saves (benchmarks/fusion_probe.py; docs/performance.md has the figures).
+AUTO_GROUP_SIZE = 12
+
+
+def fusion_unavailable(runner: Any) -> str | None:
+    """Why no group can train in this process, or None when groups can."""
+    if not fused_supported():
+        return f"the Keras backend is {keras.backend.backend()}; fused training needs tensorflow"
+    return None
+
+
+class FusedTrainer:
+    """Trains compatible fits together, the rest alone (see the module docstring)."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+        fuse = runner.settings.fuse
+        self.group_size = AUTO_GROUP_SIZE if fuse == FUSE_AUTO else int(fuse)
+
+    def fit_all(self, fits: Sequence[Fit]) -> list[FitOutcome]:
+        outcomes: list[FitOutcome | None] = [None] * len(fits)
+        groups: dict[Any, list[int]] = {}
+        for i, fit in enumerate(fits):
+            t = fit.task
+            key = (self.runner.group_key(t.params), fit.seed, fit.repeat, t.epochs, t.start_epoch)
+            groups.setdefault(key, []).append(i)
+        for indices in groups.values():
+            for start in range(0, len(indices), self.group_size):
+                chunk = indices[start:start + self.group_size]
+                for i, outcome in zip(chunk, self._train([fits[i] for i in chunk])):
+                    outcomes[i] = outcome
+        assert all(o is not None for o in outcomes)
+        return outcomes  # type: ignore[return-value]
+
+    # -- one group ---------------------------------------------------------------------------
+    def _alone(self, fit: Fit) -> FitOutcome:
+        try:
+            return FitOutcome(history=fit_one(self.runner, fit))
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # classified by the trial runner
+            return FitOutcome(error=exc)
+
+    def _callbacks(self, fit: Fit) -> list[Any] | None:
+        """The member's own copies of the user's callbacks, then its own extras."""
+        try:
+            own = [copy.deepcopy(c) for c in self.runner.callbacks]
+        except Exception as exc:  # noqa: BLE001 - any failure to copy means "train alone"
+            self.runner.note(f"trials train alone: a callback can't be copied for each trial ({exc})")
+            return None
+        return [*own, *fit.callbacks]
+
+    def _train(self, fits: list[Fit]) -> list[FitOutcome]:
+        if len(fits) == 1:
+            return [self._alone(fits[0])]
+        runner, s = self.runner, self.runner.settings
+        outcomes: dict[int, FitOutcome] = {}
+        members: list[tuple[int, Any, list[Any]]] = []  # (position, model, callbacks)
+        for position, fit in enumerate(fits):
+            callbacks = self._callbacks(fit)
+            if callbacks is None:
+                return [self._alone(f) for f in fits]
+            keras.utils.set_random_seed(fit.seed)
+            try:
+                model = build_model(runner.grid, fit.task.params)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # never enters the group; fails exactly as alone
+                outcomes[position] = FitOutcome(error=exc)
+                continue
+            reason = why_alone(model)
+            if reason is not None:
+                runner.note(f"trial {fit.task.number} trains alone: {reason}")
+                del model
+                outcomes[position] = self._alone(fit)
+                continue
+            if fit.task.start_epoch:
+                model = continuation.restore(model, continuation.checkpoint_path(s, fit.task.number, fit.repeat))
+            members.append((position, model, callbacks))
+        cap = group_size_cap([m for _, m, _ in members]) if members else 1
+        if len(members) > cap:  # memory: the rest of this group trains in a second one
+            kept, rest = members[:cap], members[cap:]
+            for _, model, _ in rest:
+                del model
+            members = kept
+            for position, outcome in zip([p for p, _, _ in rest],
+                                         self._train([fits[p] for p, _, _ in rest])):
+                outcomes[position] = outcome
+        if members:
+            self._fit_members(fits, members, outcomes)
+        return [outcomes[p] for p in range(len(fits))]
+
+    def _fit_members(self, fits: list[Fit], members: list[tuple[int, Any, list[Any]]],
+                     outcomes: dict[int, FitOutcome]) -> None:
+        runner, s = self.runner, self.runner.settings
+        first = fits[members[0][0]]
+        numbers = tuple(fits[p].task.number for p, _, _ in members)
+        try:
+            train_data, val_data, sources = datasets(runner, first.task, first.seed)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*ran out of data.*")
+                try:
+                    group = fit_group(
+                        [m for _, m, _ in members], train_data,
+                        epochs=first.task.epochs, initial_epoch=first.task.start_epoch,
+                        steps_per_epoch=s.steps_per_epoch, validation_data=val_data,
+                        callbacks=[c for _, _, c in members],
+                    )
+                finally:
+                    for source in sources:  # a factory's error inside tf.data, as gridspec's own
+                        source.raise_pending()
+        except GroupStepError as exc:
+            runner.note(f"trials {', '.join(map(str, numbers))} train alone: the group's step failed ({exc})")
+            for position, _, _ in members:
+                outcomes[position] = self._alone(fits[position])
+            return
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # a data error: every member read the same batches
+            for position, _, _ in members:
+                outcomes[position] = FitOutcome(error=exc, fused_with=numbers)
+            keras.backend.clear_session(free_memory=False)
+            return
+        for (position, model, _), member in zip(members, group):
+            fit = fits[position]
+            saved = continuation.checkpoint_path(s, fit.task.number, fit.repeat)
+            if saved is not None and member.error is None:
+                continuation.keep(model, saved)
+            outcomes[position] = FitOutcome(history=member.history, error=member.error, fused_with=numbers)
+        members.clear()
+        keras.backend.clear_session(free_memory=False)

@@ -1,0 +1,63 @@
+"""Building a trial's model: the user's function, called as a trial calls it, and checked."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+
+from gridspec.decorators import GridFunction, select
+from gridspec.errors import GridError
+
+__all__ = ["build_model", "datasets", "distribution"]
+
+
+def build_model(grid: GridFunction, params: Mapping[str, Any], distribute: Any = None) -> Any:
+    """The compiled ``keras.Model`` for ``params`` (built in ``distribute``'s scope if set).
+
+    A return value that isn't a compiled model is a mistake in the definition (``GridError``),
+    not a failed trial: it would fail every combination the same way.
+    """
+    if distribute is not None:
+        with distribute.scope():
+            return build_model(grid, params)
+    model = grid.fn(**select(grid.fn, params))
+    name = grid.fn.__qualname__
+    if not isinstance(model, keras.Model):
+        raise GridError(
+            f"{name}() must return a compiled keras.Model (got {type(model).__name__}); "
+            f"end it with model.compile(...) and return model"
+        )
+    if not getattr(model, "compiled", False):
+        raise GridError(
+            f"{name}() returned a keras.Model that is not compiled; call "
+            f"model.compile(optimizer=..., loss=...) before returning it"
+        )
+    return model
+
+
+def distribution(runner: Any) -> Any:
+    """The runner's ``tf.distribute`` strategy, made where the trial runs (``"mirrored"``)."""
+    if isinstance(runner.distribute, str):
+        from gridspec.training.distribute import make_distribute
+
+        runner.distribute = make_distribute(runner.distribute)
+    return runner.distribute
+
+
+def datasets(runner: Any, task: Any, seed: int) -> tuple[Any, Any, list[Any]]:
+    """The training and validation datasets ``fit`` gets for ``task``, and their sources
+    (whose ``raise_pending`` turns a factory's error inside tf.data into gridspec's own)."""
+    from gridspec.data import DEFAULT_ARRAY_BATCH_SIZE
+
+    s = runner.settings
+    train = runner.sources.get("train", task.params)
+    val = runner.sources.get("val", task.params)
+    assert train is not None
+    batch_size = int(task.params.get("batch_size", DEFAULT_ARRAY_BATCH_SIZE))
+    train_data = train.training(task.epochs, s.steps_per_epoch, seed, batch_size)
+    if task.start_epoch and s.steps_per_epoch:  # the batches a full run would see next
+        train_data = train_data.skip(task.start_epoch * s.steps_per_epoch)
+    val_data = val.validation(s.validation_steps, batch_size) if val is not None else None
+    return train_data, val_data, [src for src in (train, val) if src is not None]

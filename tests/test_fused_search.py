@@ -1,0 +1,270 @@
+"""Fused trials through ``search()`` (SPEC §9): every faster path equals ``fuse=1`` trial by trial.
+
+``fuse=1`` is Keras's own ``fit``, one trial at a time: the oracle. Each test runs the same
+search both ways and compares every trial's status, epochs, best epoch, score and every
+history key at every epoch (float32 rounding only).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import gridspec as gs
+from gridspec.journal import load
+
+from conftest import ROOT, batches, run_cli
+
+
+def assert_same_trials(fused, alone, rel=1e-5):
+    assert [t.number for t in fused.trials] == [t.number for t in alone.trials]
+    for f, a in zip(fused.trials, alone.trials):
+        assert f.status is a.status, (f.number, f.error, a.error)
+        assert (f.epochs, f.best_epoch) == (a.epochs, a.best_epoch), f.number
+        assert set(f.history) == set(a.history), f.number
+        for key in a.history:
+            assert f.history[key] == pytest.approx(a.history[key], rel=rel, abs=1e-7, nan_ok=True), (f.number, key)
+        if a.score is None:
+            assert f.score is None
+        else:
+            assert f.score == pytest.approx(a.score, rel=rel)
+    assert fused.best_params == alone.best_params if alone.completed else True
+
+
+def train():
+    yield from batches(seed=1, count=3)
+
+
+def val():
+    yield from batches(seed=2, count=2)
+
+
+SMALL = {"epochs": 2, "steps_per_epoch": 3, "validation_steps": 2, "train": train, "val": val}
+
+
+@gs.grid(lr=[0.05, 0.01], act_in=["relu", "tanh"], act_out=["tanh", "sigmoid"])
+def seed_like(lr, act_in, act_out):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation=act_in),
+                              keras.layers.Dense(1, activation=act_out)])
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="mean_squared_error", metrics=["mae"])
+    return model
+
+
+def test_the_seed_grid_fused_equals_fit_alone():
+    fused = seed_like.search(**SMALL)
+    alone = seed_like.search(fuse=1, **SMALL)
+    assert_same_trials(fused, alone)
+    assert all(t.fused_with == () for t in alone.trials)
+    assert all(len(t.fused_with) == 7 for t in fused.trials)  # one group of 8
+
+
+def test_fused_with_is_symmetric_and_bounded_by_fuse():
+    result = seed_like.search(fuse=3, **SMALL)
+    groups = {}
+    for t in result.trials:
+        assert t.number not in t.fused_with and len(t.fused_with) <= 2
+        for other in t.fused_with:
+            assert t.number in result.trials[other - 1].fused_with
+        groups[frozenset((t.number, *t.fused_with))] = True
+    assert sorted(len(g) for g in groups) == [2, 3, 3]
+    assert sum(t.duration for t in result.trials) <= result.duration
+
+
+def classes():
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        x = rng.normal(size=(16, 4)).astype("float32")
+        yield x, (x[:, 0] > 0).astype("int32")
+
+
+def classes_val():
+    rng = np.random.default_rng(4)
+    for _ in range(2):
+        x = rng.normal(size=(16, 4)).astype("float32")
+        yield x, (x[:, 0] > 0).astype("int32")
+
+
+@gs.grid(dropout=[0.0, 0.4], lr=[0.05, 0.01])
+def classifier(dropout, lr):
+    model = keras.Sequential([
+        keras.Input((4,)), keras.layers.Dense(8), keras.layers.BatchNormalization(),
+        keras.layers.Activation("relu"), keras.layers.Dropout(dropout),
+        keras.layers.Dense(2, activation="softmax", kernel_regularizer=keras.regularizers.L2(0.01)),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def test_a_classifier_with_dropout_batchnorm_and_accuracy_fused_equals_alone():
+    settings = {"epochs": 3, "steps_per_epoch": 4, "validation_steps": 2, "train": classes, "val": classes_val,
+                "objective": "val_accuracy"}
+    fused = classifier.search(**settings)
+    alone = classifier.search(fuse=1, **settings)
+    assert fused.direction == "max"
+    assert_same_trials(fused, alone)
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(fused.best.history)
+
+
+class TwiceLoss(keras.Model):
+    """A subclassed model with its own train_step: the loss it reports is doubled."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = keras.layers.Dense(units, activation="tanh")
+        self.out = keras.layers.Dense(1)
+        self.tracker = keras.metrics.Mean(name="twice")
+
+    def call(self, x):
+        return self.out(self.hidden(x))
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        x, y = data
+        with tf.GradientTape() as tape:
+            loss = keras.ops.mean(keras.ops.square(self(x, training=True) - y))
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        self.tracker.update_state(2 * loss)
+        return {"twice": self.tracker.result()}
+
+    @property
+    def metrics(self):
+        return [self.tracker]
+
+
+@gs.grid(units=[2, 4, 8])
+def subclassed(units):
+    model = TwiceLoss(units)
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    model.build((None, 4))
+    return model
+
+
+def test_a_subclassed_model_with_its_own_train_step_fused_equals_alone():
+    settings = {"epochs": 2, "steps_per_epoch": 3, "train": train, "val": None, "objective": "twice"}
+    fused = subclassed.search(**settings)
+    alone = subclassed.search(fuse=1, **settings)
+    assert_same_trials(fused, alone)
+    assert all(t.fused_with for t in fused.trials)
+
+
+@gs.grid(lr=[0.01, 1e12, 0.02], broken=[False, True])
+def fragile(lr, broken):
+    if broken and lr == 0.02:
+        raise RuntimeError("this combination can't be built")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4, activation="relu"),
+                              keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(lr), loss="mse")
+    return model
+
+
+def test_a_member_that_cannot_be_built_and_one_that_diverges_fail_alone():
+    fused = fragile.search(**SMALL)
+    alone = fragile.search(fuse=1, **SMALL)
+    assert_same_trials(fused, alone)
+    by_number = {t.number: t for t in fused.trials}
+    assert by_number[6].status is gs.TrialStatus.FAILED and "can't be built" in by_number[6].error
+    assert by_number[6].fused_with == ()  # it never entered the group
+    assert by_number[3].status is gs.TrialStatus.FAILED and "NonFiniteObjective" in by_number[3].error
+    assert by_number[3].fused_with  # it trained in the group, and failed exactly as alone
+    assert by_number[1].status is gs.TrialStatus.COMPLETE
+
+
+class StopAfterFirstEpochFor(keras.callbacks.Callback):
+    """Stops the trials whose first Dense layer has the given activation, after epoch 1."""
+
+    def __init__(self, activation):
+        super().__init__()
+        self.activation = activation
+        self.seen = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seen.append(epoch)
+        if self.model.layers[0].activation.__name__ == self.activation:
+            self.model.stop_training = True
+
+
+def test_a_callback_that_stops_some_members_stops_them_alone():
+    settings = {**SMALL, "epochs": 3, "callbacks": [StopAfterFirstEpochFor("relu")]}
+    fused = seed_like.search(**settings)
+    alone = seed_like.search(fuse=1, **settings)
+    assert_same_trials(fused, alone)
+    assert {t.params["act_in"]: t.epochs for t in fused.trials} == {"relu": 1, "tanh": 3}
+
+
+def test_early_stopping_fused_equals_alone():
+    settings = {**SMALL, "epochs": 4, "callbacks": [keras.callbacks.EarlyStopping(patience=0, min_delta=0.01)]}
+    assert_same_trials(seed_like.search(**settings), seed_like.search(fuse=1, **settings))
+
+
+def test_halving_fused_equals_alone():
+    settings = {**SMALL, "epochs": 4, "strategy": "halving", "eta": 2}
+    fused = seed_like.search(**settings)
+    alone = seed_like.search(fuse=1, **settings)
+    assert_same_trials(fused, alone)
+    assert len(fused.pruned) == len(alone.pruned) > 0
+
+
+def test_repeats_fused_equals_alone():
+    settings = {**SMALL, "repeats": 2}
+    assert_same_trials(seed_like.search(**settings), seed_like.search(fuse=1, **settings))
+
+
+def test_save_best_with_fusion_saves_the_same_model(tmp_path):
+    fused = seed_like.search(save_best=str(tmp_path / "fused.keras"), **SMALL)
+    alone = seed_like.search(fuse=1, save_best=str(tmp_path / "alone.keras"), **SMALL)
+    assert fused.best.number == alone.best.number
+    a = keras.saving.load_model(tmp_path / "fused.keras")
+    b = keras.saving.load_model(tmp_path / "alone.keras")
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-7)
+
+
+def test_a_resumed_fused_search_trains_nothing_twice(tmp_path):
+    path = str(tmp_path / "j.db")
+    first = seed_like.search(storage=path, max_trials=4, **SMALL)
+    assert len(first.trials) == 4
+    seen = []
+    second = seed_like.search(storage=path, verbose=seen.append, **SMALL)
+    started = [e.number for e in seen if type(e).__name__ == "TrialStarted"]
+    assert started == [5, 6, 7, 8]
+    assert_same_trials(second, seed_like.search(fuse=1, **SMALL))
+    assert len(load(path).trials) == 8
+
+
+def test_bad_fuse_values_are_refused_in_python_and_the_cli():
+    for bad in (0, -1, "all", 2.5, True):
+        with pytest.raises(gs.GridSpecError, match="fuse must be 'auto'"):
+            seed_like.search(fuse=bad, **SMALL)
+    proc = run_cli("run", "examples/seed_grid.py:build", "--fuse", "0")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--fuse: must be auto or a positive integer" in proc.stderr
+
+
+def test_the_jax_backend_trains_alone_with_a_note(tmp_path):
+    # jax is in the test extra: this test never skips (issue 11 requires it in CI)
+    code = (
+        "import gridspec as gs, sys\n"
+        "sys.path.insert(0, 'examples')\n"
+        "import seed_grid\n"
+        "notes = []\n"
+        "r = seed_grid.build.search(epochs=1, steps_per_epoch=2, validation_steps=1, max_trials=3,\n"
+        "    verbose=lambda e: notes.append(getattr(e, 'text', '')))\n"
+        "import keras; print(keras.backend.backend(), len(r.completed), [t.fused_with for t in r.trials])\n"
+        "print([n for n in notes if 'fuse' in n])\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first, second = proc.stdout.strip().splitlines()[-2:]
+    assert first == "jax 3 [(), (), ()]"
+    assert "trains alone" in second and "jax" in second

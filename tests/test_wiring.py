@@ -1,0 +1,331 @@
+"""The wiring: one settings object, ``search()`` in phases, records truly frozen, the import rule.
+
+Each test here reproduces a defect found in 0.1 (issue 9): a leftover halving folder, a
+phantom search in the journal, a journal lock held by a kept exception, raw errors from
+settings, a traceback for a missing extra, ``refit`` dropping ``distribute``, mutable
+"frozen" records.
+"""
+
+from __future__ import annotations
+
+import ast
+import concurrent.futures
+import inspect
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import attrs
+import keras
+import numpy as np
+import pytest
+
+import gridspec as gs
+from gridspec.engine import _Loop
+from gridspec.executors.base import Executor
+from gridspec.journal import load
+from gridspec.result import Trial, TrialStatus
+from gridspec.settings import SearchSettings
+from gridspec.strategies import GridStrategy
+from gridspec.strategies.halving import HalvingStrategy
+
+from conftest import ROOT, batches
+
+PACKAGE = ROOT / "gridspec"
+
+
+def train():
+    yield from batches(seed=1, count=3)
+
+
+def val():
+    yield from batches(seed=2, count=2)
+
+
+@gs.grid(act=["tanh", "relu"])
+def build(act):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation=act)])
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def broken_train():
+    raise RuntimeError("disk on fire")
+    yield  # pragma: no cover
+
+
+SMALL = {"steps_per_epoch": 2, "validation_steps": 1, "train": train, "val": val}
+
+
+# -- resources: nothing created before the last refusal, everything closed ---------------------
+def test_a_halving_search_whose_data_fails_leaves_no_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRIDSPEC_CHECKPOINT_DIR", str(tmp_path))
+    for _ in range(2):
+        with pytest.raises(gs.DataError, match="disk on fire"):
+            build.search(strategy="halving", epochs=3, steps_per_epoch=2, train=broken_train, val=None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_search_records_no_search_in_the_journal(tmp_path):
+    path = tmp_path / "j.db"
+    with pytest.raises(gs.GridSpecError, match="can't be sent to worker processes"):
+        build.search(workers=2, storage=str(path), steps_per_epoch=2, train=lambda: batches(1, 3), val=None)
+    assert not path.exists()  # nothing was opened: the refusal came first
+    result = build.search(storage=str(path), **SMALL)  # and the next attempt is a new search
+    assert len(result.completed) == 2 and load(str(path)).id == 1
+
+
+def test_the_journal_lock_is_released_when_search_raises_and_the_exception_is_kept(tmp_path):
+    @gs.grid(act=["tanh"])
+    def uncompiled(act):
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation=act)])
+
+    path = str(tmp_path / "j.db")
+    kept = []
+    try:
+        uncompiled.search(storage=path, **SMALL)
+    except gs.GridSpecError as exc:
+        kept.append(exc)  # a notebook keeps the exception (and its traceback's frames) alive
+    assert kept and "not compiled" in str(kept[0])
+    uncompiled_again = build.search(storage=str(tmp_path / "j.db"), resume=False, **SMALL)
+    assert len(uncompiled_again.completed) == 2
+
+
+# -- settings: one object, one validator per field -----------------------------------------------
+@pytest.mark.parametrize("settings, phrases", [
+    ({"cache_data": "1GB"}, ["cache_data must be True", "a number of bytes", "got cache_data='1GB'"]),
+    ({"callbacks": 5}, ["callbacks must be a list of Keras callbacks", "got callbacks=5"]),
+    ({"callbacks": [5]}, ["callbacks must hold Keras callbacks", "5 is a int"]),
+    ({"epochs": 0}, ["epochs must be a positive integer", "got epochs=0"]),
+    ({"fuse": 0}, ["fuse must be 'auto'", "got fuse=0"]),
+    ({"fuse": "max"}, ["fuse must be 'auto'", "got fuse='max'"]),
+    ({"eta": 3}, ["eta= tunes successive halving", "strategy='halving'"]),
+    ({"address": "auto"}, ["address= tunes the Ray executor", "executor='ray'"]),
+    ({"verbose": "loud"}, ["verbose must be 0", "got verbose='loud'"]),
+])
+def test_bad_settings_are_refused_with_their_name(settings, phrases):
+    with pytest.raises(gs.GridSpecError) as info:
+        build.search(**SMALL, **settings)
+    for phrase in phrases:
+        assert phrase in str(info.value)
+
+
+def test_a_misspelt_setting_gets_did_you_mean():
+    with pytest.raises(gs.GridSpecError, match=r"unknown setting epoch=3; did you mean 'epochs'\?"):
+        gs.engine.search(build, epoch=3)
+    with pytest.raises(TypeError, match="epoch"):  # the real signature: Python itself refuses
+        build.search(epoch=3)
+
+
+def test_build_search_shows_its_real_signature_with_the_settings_defaults():
+    signature = inspect.signature(build.search)
+    fields = {f.name: f.default for f in attrs.fields(SearchSettings)}
+    assert list(signature.parameters) == list(SearchSettings.NAMES) or set(signature.parameters) == set(fields)
+    for name, parameter in signature.parameters.items():
+        assert parameter.kind is parameter.KEYWORD_ONLY
+        assert parameter.default == fields[name] or (name == "callbacks" and parameter.default == ())
+
+
+def test_numpy_integers_are_integers():
+    result = build.search(epochs=np.int64(1), steps_per_epoch=np.int64(2), validation_steps=1, train=train, val=val)
+    assert result.best.epochs == 1
+
+
+def test_the_fingerprint_is_made_of_the_settings_marked_as_changing_scores():
+    marked = {f.name for f in attrs.fields(SearchSettings) if f.metadata.get("score")}
+    assert marked == {"epochs", "steps_per_epoch", "validation_steps", "objective", "direction",
+                      "seed", "repeats", "callbacks"}
+    assert set(SearchSettings(epochs=2).score_fields()) == marked
+
+
+# -- missing extras ----------------------------------------------------------------------------------
+def test_tensorboard_without_the_package_is_a_clean_cli_error(tmp_path):
+    shadow = tmp_path / "shadow" / "tensorboard"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('No module named tensorboard (shadowed)')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shadow.parent), str(ROOT)])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "gridspec", "run", "examples/seed_grid.py:build", "--epochs", "1",
+         "--steps-per-epoch", "1", "--validation-steps", "1", "--tensorboard", str(tmp_path / "logs")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert 'needs tensorboard; install it with pip install "gridspec[tensorboard]"' in proc.stderr
+    assert "Model 1 of" not in proc.stdout  # said before anything trained
+
+
+def test_a_missing_extra_is_a_gridspec_error_and_an_import_error():
+    with pytest.raises(gs.GridSpecError) as info:
+        gs.errors.require_extra("gridspec_no_such_package", "nothing", "this feature")
+    assert isinstance(info.value, ImportError)
+    assert 'this feature needs gridspec_no_such_package; install it with pip install "gridspec[nothing]"' in str(info.value)
+
+
+# -- refit keeps every setting -------------------------------------------------------------------
+def test_refit_keeps_distribute():
+    result = build.search(distribute="mirrored", **SMALL)
+    assert result.context.settings.distribute == "mirrored"
+    model = result.refit()
+    assert type(model.distribute_strategy).__name__ == "MirroredStrategy"
+
+
+# -- frozen records ---------------------------------------------------------------------------------
+def test_a_result_cannot_be_changed_through_its_records():
+    result = build.search(**SMALL)
+    trial = result.trials[0]
+    with pytest.raises(TypeError, match="frozen gridspec record"):
+        trial.params["act"] = "sigmoid"
+    with pytest.raises(TypeError):
+        trial.history["loss"][0] = 0.0
+    with pytest.raises(TypeError):
+        trial.history["loss"] = (1.0,)
+    assert result.best_params["act"] in ("tanh", "relu")
+    assert hash(trial) == hash(attrs.evolve(trial))
+    assert pickle.loads(pickle.dumps(trial)) == trial
+    assert Trial.from_dict(trial.to_dict()) == trial
+    copy = result.best_params
+    copy["act"] = "changed"  # best_params is the caller's own dict
+    assert result.best_params["act"] != "changed"
+
+
+# -- the loop, with a fake executor -------------------------------------------------------------------
+class FakeExecutor(Executor):
+    """Answers each task with a trial whose score is its index; records the groups it got."""
+
+    def __init__(self, capacity: int = 1, scores=None) -> None:
+        self.capacity = capacity
+        self.groups: list[list[int]] = []
+        self.scores = scores or {}
+
+    def submit_many(self, tasks):
+        self.groups.append([t.number for t in tasks])
+        futures = []
+        for task in tasks:
+            future: concurrent.futures.Future = concurrent.futures.Future()
+            score = self.scores.get(task.number, float(task.number))
+            future.set_result(Trial(number=task.number, params=task.params, status=TrialStatus.COMPLETE,
+                                    score=score, history={"loss": [score] * task.epochs},
+                                    best_epoch=1, epochs=task.epochs))
+            futures.append(future)
+        return futures
+
+
+def test_the_loop_groups_trials_that_read_the_same_batches():
+    space = gs.grid(bs=[8, 16], act=["a", "b", "c"])(lambda bs, act: None).space
+    executor = FakeExecutor()
+    loop = _Loop(space, GridStrategy(space.size, 2), executor, None, group_size=2,
+                 group_key=lambda params: params["bs"])
+    trials = loop.run()
+    assert [t.number for t in trials] == [1, 2, 3, 4, 5, 6]
+    assert executor.groups == [[1, 2], [3], [4], [5, 6]]  # never across batch sizes, at most 2
+
+
+def test_the_loop_spreads_groups_over_the_free_slots():
+    space = gs.grid(act=list(range(12)))(lambda act: None).space
+    executor = FakeExecutor(capacity=2)
+    _Loop(space, GridStrategy(space.size, 1), executor, None, group_size=12).run()
+    assert executor.groups == [list(range(1, 7)), list(range(7, 13))]
+
+
+def test_the_loop_with_halving_groups_each_rung():
+    space = gs.grid(act=list(range(9)))(lambda act: None).space
+    executor = FakeExecutor()
+    trials = _Loop(space, HalvingStrategy(9, 9, eta=3), executor, None, group_size=12).run()
+    assert [len(g) for g in executor.groups] == [9, 3, 1]  # a rung is one group
+    assert sum(t.status is TrialStatus.PRUNED for t in trials) == 8
+
+
+# -- the import rule ---------------------------------------------------------------------------------
+PLAIN = ["result.py", "space.py", "journal.py", "fingerprint.py", "objective.py", "settings.py",
+         "frozen.py", "naming.py", "errors.py", "strategies"]
+ABOVE = {"gridspec.engine", "gridspec.trial", "gridspec.cli", "gridspec.executors", "gridspec.training",
+         "gridspec.refit", "gridspec.runspec"}
+KERAS = {"keras", "tensorflow"}
+KERAS_ALLOWED = {"training", "data.py", "tb.py", "executors/process.py"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def _modules(entries):
+    for entry in entries:
+        path = PACKAGE / entry
+        yield from (sorted(path.rglob("*.py")) if path.is_dir() else [path])
+
+
+def test_the_plain_data_layer_imports_nothing_above_it():
+    for path in _modules(PLAIN):
+        for name in _imports(path):
+            assert not any(name == up or name.startswith(up + ".") for up in ABOVE), (path.name, name)
+            assert name.split(".")[0] not in KERAS, (path.name, name)
+
+
+def test_keras_is_imported_only_where_training_and_data_live():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE).as_posix()
+        if any(relative == a or relative.startswith(a + "/") for a in KERAS_ALLOWED):
+            continue
+        keras_imports = {n for n in _imports(path) if n.split(".")[0] in KERAS}
+        assert not keras_imports, (relative, keras_imports)
+
+
+def test_importing_gridspec_imports_neither_keras_nor_the_training_code():
+    code = ("import sys, gridspec, gridspec.engine, gridspec.settings; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow', 'ray')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+# -- axes named like training settings do what they say (issue 10, item 4) ----------------------
+@gs.grid(lr=[0.01], epochs=[1, 3])
+def with_epochs(lr, **kwargs):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(lr), loss="mse")
+    return model
+
+
+def test_an_epochs_axis_trains_each_combination_for_that_many_epochs():
+    result = with_epochs.search(**SMALL)
+    assert [(t.params["epochs"], t.epochs, len(t.history["loss"])) for t in result.trials] == [(1, 1, 1), (3, 3, 3)]
+
+
+def test_an_epochs_axis_with_halving_is_refused():
+    with pytest.raises(gs.GridSpecError, match=r"grid axis epochs=\[1, 3\] and strategy='halving'"):
+        with_epochs.search(strategy="halving", **SMALL)
+
+
+def test_a_batch_size_axis_swallowed_by_kwargs_with_generator_data_is_refused():
+    @gs.grid(lr=[0.01], batch_size=[8, 32])
+    def swallowed(lr, **kwargs):
+        return with_epochs.fn(lr)
+
+    with pytest.raises(gs.GridError) as info:
+        swallowed.search(**SMALL)
+    message = str(info.value)
+    assert "grid axis batch_size=[8, 32] is named like a training setting" in message
+    assert "takes it only through **kwargs" in message and "in-memory (x, y) arrays" in message
+
+
+def test_a_batch_size_axis_batches_in_memory_arrays():
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+
+    @gs.grid(batch_size=[8, 32])
+    def any_model(**kwargs):
+        return with_epochs.fn(0.01)
+
+    result = any_model.search(train=lambda: (x, x[:, :1]), val=None, epochs=1)
+    assert [t.params["batch_size"] for t in result.completed] == [8, 32]
+    assert result.trials[0].history["loss"] != result.trials[1].history["loss"]
