@@ -62,7 +62,7 @@ class MissingExtra(GridSpecError, ImportError):
     """An optional package a feature needs is not installed; the message names the extra."""
 
 
-def require_extra(module: str, extra: str, feature: str) -> Any:
+def require_extra(module: str, extra: str, feature: str, package: str | None = None) -> Any:
     """Import ``module`` for ``feature``, or raise ``MissingExtra`` naming the extra to install."""
     import importlib
 
@@ -70,7 +70,7 @@ def require_extra(module: str, extra: str, feature: str) -> Any:
         return importlib.import_module(module)
     except ImportError:
         raise MissingExtra(
-            f'{feature} needs {module.split(".")[0]}; install it with pip install "gridspec[{extra}]"'
+            f'{feature} needs {package or module.split(".")[0]}; install it with pip install "gridspec[{extra}]"'
         ) from None
 
 

@@ -34,7 +34,7 @@ __all__ = ["RayExecutor", "import_ray"]
 
 def import_ray() -> Any:
     """``ray``, or a ``MissingExtra`` error saying which extra to install."""
-    return require_extra("ray", "ray", 'executor="ray"')
+    return require_extra("ray", "ray", 'executor="ray"', package="Ray")
 
 
 _RUNNERS: dict[str, TrialRunner] = {}  # per worker process: one runner per search
