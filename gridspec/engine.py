@@ -28,7 +28,8 @@ from gridspec.interrupt import StopRequest
 from gridspec.journal import Journal, open_journal
 from gridspec.progress import Event, Note, SearchFinished, SearchStarted, TrialFinished, TrialStarted, reporter
 from gridspec.registry import AUTO, scan
-from gridspec.result import SearchResult, Trial, TrialStatus, is_maximised
+from gridspec.objective import infer_direction
+from gridspec.result import SearchResult, Trial, TrialStatus
 from gridspec.strategies import STRATEGIES, Decision, Proposal, make_strategy
 from gridspec.runspec import RunSpec
 from gridspec.trial import TrialRunner, TrialSettings, TrialTask, failed_trial
@@ -64,7 +65,7 @@ def _resolve_objective(objective: str | None, direction: str | None, has_val: bo
     if not isinstance(objective, str) or not objective:
         raise GridSpecError(f"objective must be a Keras history key such as 'val_loss' (got {objective!r})")
     if direction is None:
-        direction = "max" if is_maximised(objective) else "min"
+        direction = infer_direction(objective)
     if direction not in ("min", "max"):
         raise GridSpecError(f"direction must be 'min' or 'max' (got direction={direction!r})")
     if objective.startswith("val_") and not has_val:

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 import attrs
 
 from gridspec.result import SearchResult, Trial, TrialStatus
+from gridspec.values import display_params
 
 __all__ = ["Event", "Printer", "SearchFinished", "SearchStarted", "TrialFinished", "TrialStarted", "Note"]
 
@@ -62,7 +63,7 @@ Event = SearchStarted | TrialStarted | TrialFinished | Note | SearchFinished
 
 
 def _params(params: dict[str, Any]) -> str:
-    return repr(params)
+    return display_params(params)
 
 
 def format_duration(seconds: float) -> str:

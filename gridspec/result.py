@@ -17,15 +17,9 @@ from typing import Any
 
 import attrs
 
-__all__ = ["SearchResult", "Trial", "TrialStatus", "better", "is_maximised"]
+from gridspec.values import cell, display
 
-_MAX_WORDS = ("acc", "auc", "precision", "recall", "f1", "fbeta", "iou", "r2", "score")
-
-
-def is_maximised(objective: str) -> bool:
-    """Default direction for a Keras history key: accuracy-like names are maximised."""
-    name = objective.lower().removeprefix("val_")
-    return any(word in name for word in _MAX_WORDS) and "loss" not in name
+__all__ = ["SearchResult", "Trial", "TrialStatus", "better"]
 
 
 def better(a: float, b: float, direction: str) -> bool:
@@ -105,14 +99,6 @@ def _json_default(value: Any) -> Any:
         return f"{value.__module__}.{value.__qualname__}"
     if hasattr(value, "tolist"):
         return value.tolist()
-    return repr(value)
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, type):
-        return value.__name__
-    if callable(value) and hasattr(value, "__name__"):
-        return value.__name__
     return repr(value)
 
 
@@ -234,7 +220,7 @@ class SearchResult:
         writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: (_short(v) if k.startswith("param_") else v) for k, v in row.items()})
+            writer.writerow({k: (cell(v) if k.startswith("param_") else v) for k, v in row.items()})
         text = buffer.getvalue()
         if path is not None:
             with open(path, "w", encoding="utf-8", newline="") as f:
@@ -283,7 +269,7 @@ class SearchResult:
         header = f"{'rank':>4}  {'trial':>5}  {self.objective:>12}  {'epoch':>5}  params"
         lines = [header]
         for rank, t in enumerate(shown, start=1):
-            params = ", ".join(f"{k}={_short(v)}" for k, v in t.params.items())
+            params = ", ".join(f"{k}={display(v)}" for k, v in t.params.items())
             tag = "" if t.status is TrialStatus.COMPLETE else f"  ({t.status.value.lower()})"
             lines.append(
                 f"{rank:>4}  {t.number:>5}  {_fmt_score(t.score):>12}  {t.best_epoch or '-':>5}  {params}{tag}"

@@ -69,7 +69,7 @@ def failed_trial(task: TrialTask, exc: BaseException, duration: float, history: 
     """The one place a failure becomes a ``Trial``: type, message and traceback kept."""
     if isinstance(exc, KeyboardInterrupt):
         raise exc
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    message = str(exc).strip()  # in full: Keras puts the real cause on line 3
     error = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return Trial(
         number=task.number,
