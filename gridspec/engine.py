@@ -34,6 +34,7 @@ from gridspec.strategies import STRATEGIES, Decision, Proposal, make_strategy
 from gridspec.runspec import RunSpec
 from gridspec.trial import TrialRunner, TrialSettings, TrialTask, failed_trial
 from gridspec.data import DEFAULT_CACHE_BYTES
+from gridspec.values import plain
 
 __all__ = ["MAX_UNCAPPED", "SearchContext", "search"]
 
@@ -115,6 +116,8 @@ def search(
     ``executor="ray"``. Returns a frozen ``SearchResult``. Raises ``GridSpecError`` for usage mistakes before
     anything trains, and ``SearchError`` when every trial failed.
     """
+    epochs, steps_per_epoch, validation_steps, max_trials, seed, repeats = (  # np.int64(2) is 2
+        plain(v) for v in (epochs, steps_per_epoch, validation_steps, max_trials, seed, repeats))
     tensorboard_dir = _check_settings(
         grid, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
         max_trials=max_trials, workers=workers, repeats=repeats, max_failures=max_failures,
@@ -221,9 +224,7 @@ def search(
             else "the finished trials are in this exception's .result; pass storage=PATH "
             "(--storage PATH) to make a search resumable"
         )
-        if report:
-            report(Note(message))
-        raise SearchInterrupted(message, result)
+        raise SearchInterrupted(message, result)  # said once, by whoever catches it
     if report:
         report(SearchFinished(result))
     if loop.gave_up is not None and loop.finished < plan.total:

@@ -1,8 +1,9 @@
 """Ctrl-C during a search: the first one asks the loop to stop after the trial in progress is
 recorded; a second one stops at once (Python's ordinary ``KeyboardInterrupt``).
 
-Owns only the SIGINT handler's installation and removal. It works in the main thread;
-elsewhere (a search started from another thread) Ctrl-C keeps Python's default behaviour.
+Owns only the SIGINT handler's installation and removal, and (for the CLI) ``TermAsInterrupt``,
+which makes SIGTERM do what Ctrl-C does: containers and schedulers stop a job with SIGTERM.
+Both work in the main thread; elsewhere the signals keep Python's default behaviour.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
-__all__ = ["StopRequest"]
+__all__ = ["StopRequest", "TermAsInterrupt"]
 
 
 class StopRequest:
@@ -48,4 +49,37 @@ class StopRequest:
                  tb: TracebackType | None) -> None:
         if self._installed and not self.requested:
             signal.signal(signal.SIGINT, self._previous)
+        self._installed = False
+
+
+class TermAsInterrupt:
+    """A context manager under which SIGTERM calls whatever handles SIGINT at that moment:
+    inside a search, the first asks it to stop after the trial in progress is recorded, the
+    second stops at once; elsewhere it raises ``KeyboardInterrupt``. ``received`` says
+    whether a SIGTERM came (the CLI then exits 143, not 130)."""
+
+    def __init__(self) -> None:
+        self.received = False
+        self._previous: Any = None
+        self._installed = False
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received = True
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> TermAsInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._installed:
+            signal.signal(signal.SIGTERM, self._previous)
         self._installed = False

@@ -81,9 +81,11 @@ def format_event(event: Event) -> str | None:
     """The text line for an event, or None for events that print nothing."""
     if isinstance(event, SearchStarted):
         what = f"{event.total} of {event.size:,}" if event.total != event.size else f"{event.total}"
+        noun = "combination" if event.total == event.size == 1 else "combinations"
+        better = "higher is better" if event.direction == "max" else "lower is better"
         return (
-            f"Searching {what} combinations ({event.strategy}): {event.description}; "
-            f"objective {event.objective} ({event.direction})"
+            f"Searching {what} {noun} ({event.strategy}): {event.description}; "
+            f"objective {event.objective} ({event.direction}: {better})"
         )
     if isinstance(event, TrialStarted):
         return None  # the finished line carries everything; one line per trial
@@ -91,7 +93,7 @@ def format_event(event: Event) -> str | None:
         t = event.trial
         head = f"Model {event.position} of {event.total}... trial {t.number} {_params(t.params)}"
         if t.status is TrialStatus.FAILED:
-            body = f"FAILED: {t.error}"
+            body = f"FAILED: {' '.join((t.error or '').split())}"  # one line per trial
         else:
             body = f"score {t.score:.6g} (epoch {t.best_epoch}/{t.epochs})"
             if t.status is TrialStatus.PRUNED:

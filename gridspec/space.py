@@ -147,4 +147,4 @@ class Space:
     def describe(self) -> str:
         """``lr (2) x act_in (3) = 6 combinations``: the shape of the grid in one line."""
         shape = " x ".join(f"{axis.name} ({len(axis)})" for axis in self.axes)
-        return f"{shape} = {self.size:,} combinations"
+        return f"{shape} = {self.size:,} combination{'' if self.size == 1 else 's'}"
