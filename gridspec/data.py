@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from gridspec.errors import DataError, GridSpecError
+from gridspec.values import a_kind
 
 __all__ = ["Source", "DEFAULT_CACHE_BYTES", "DEFAULT_ARRAY_BATCH_SIZE"]
 
@@ -61,8 +62,8 @@ def _is_arrays_pair(value: Any) -> bool:
 def _describe(value: Any) -> str:
     if isinstance(value, (tuple, list)):
         inner = ", ".join(type(v).__name__ for v in value[:4])
-        return f"a {type(value).__name__} of {len(value)} ({inner})"
-    return f"a {type(value).__name__}"
+        return f"{a_kind(value)} of {len(value)} ({inner})"
+    return a_kind(value)
 
 
 class _Layout:

@@ -15,15 +15,13 @@ from typing import Any
 import attrs
 
 from gridspec.errors import GridError
-from gridspec.values import display, key, plain
+from gridspec.values import a_kind, display, key, plain
 
 __all__ = ["Axis", "Space", "plain"]  # plain: re-exported from gridspec.values
 
 
 def _describe(value: Any) -> str:
-    kind = type(value).__name__
-    article = "an" if kind[:1].lower() in "aeiou" or kind.startswith("nd") else "a"
-    return f"{article} {kind}"
+    return a_kind(value)
 
 
 def _candidates(name: str, values: Any) -> tuple[Any, ...]:

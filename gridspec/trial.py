@@ -12,6 +12,7 @@ strategy, the executor or the journal: it gets a ``TrialTask`` (plain data) and 
 from __future__ import annotations
 
 import math
+import re
 import time
 import traceback as tb
 import warnings
@@ -69,7 +70,8 @@ def failed_trial(task: TrialTask, exc: BaseException, duration: float, history: 
     """The one place a failure becomes a ``Trial``: type, message and traceback kept."""
     if isinstance(exc, KeyboardInterrupt):
         raise exc
-    message = str(exc).strip()  # in full: Keras puts the real cause on line 3
+    # In full (Keras puts the real cause on line 3), without Keras's bold/reset terminal codes.
+    message = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
     error = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return Trial(
         number=task.number,

@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["cell", "display", "display_params", "has_address", "identity", "key", "plain"]
+__all__ = ["a_kind", "cell", "display", "display_params", "has_address", "identity", "key", "plain"]
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 _DISPLAY_WIDTH = 60
@@ -94,6 +94,12 @@ def display(value: Any) -> str:
         if _ADDRESS.search(text):
             text = type(value).__name__
     return text if len(text) <= _DISPLAY_WIDTH else text[: _DISPLAY_WIDTH - 1] + "…"
+
+
+def a_kind(value: Any) -> str:
+    """``value``'s type with its article, for messages: ``a list``, ``an int``, ``an ndarray``."""
+    kind = type(value).__name__
+    return f"{'an' if kind[:1].lower() in 'aeiou' or kind.startswith('nd') else 'a'} {kind}"
 
 
 def display_params(params: Mapping[str, Any]) -> str:
