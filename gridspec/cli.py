@@ -22,6 +22,7 @@ import contextlib
 import io
 import logging
 import os
+import re
 import shlex
 import sys
 import traceback
@@ -462,6 +463,34 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+# Messages are written for Python callers; on the command line, say them with flags.
+_FLAG_SPELLINGS = [
+    (re.compile(r"pass (steps_per_epoch|validation_steps)=N \(--[\w-]+ N\)"),
+     lambda m: f"pass --{m.group(1).replace('_', '-')} N"),
+    (re.compile(r"max_trials=N"), lambda m: "--max-trials N"),
+    (re.compile(r"strategy='(\w+)'"), lambda m: f"--strategy {m.group(1)}"),
+    (re.compile(r"pass val=<factory>"), lambda m: "pass --val NAME"),
+    (re.compile(r"use objective='([^']+)'"), lambda m: f"use --objective {m.group(1)}"),
+    (re.compile(r"pass objective=<one of them>"), lambda m: "pass --objective <one of them>"),
+    (re.compile(r"search\((\w+)='[^']*'\) or (--)"), lambda m: m.group(2)),
+]
+_MISSING_OBJECTIVE = re.compile(r"objective '([^']+)' is not in the training history; the keys there are ([^(]+?) \(")
+
+
+def _cli_message(message: str) -> str:
+    """A ``GridSpecError``'s text in the CLI's terms: flags, and a did-you-mean for an objective."""
+    for pattern, spelling in _FLAG_SPELLINGS:
+        message = pattern.sub(spelling, message)
+    missing = _MISSING_OBJECTIVE.search(message)
+    if missing:
+        from gridspec.decorators import did_you_mean
+
+        hint = did_you_mean(missing.group(1), missing.group(2).split(", "))
+        if hint:
+            message = message.replace(missing.group(0), missing.group(0)[:-2] + hint + " (", 1)
+    return message
+
+
 class _Output(io.TextIOBase):
     """stdout that a reader quitting early (``| head``) doesn't break: the first broken pipe
     points file descriptor 1 at ``/dev/null`` and later writes are dropped, so a search goes
@@ -508,7 +537,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except GridSpecError as exc:
         out.flush()
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_cli_message(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:
         out.flush()
