@@ -415,3 +415,26 @@ def test_rough_edges(write_module):
     header, *rows = SearchResult(trials=trials, objective="val_binary_io_u", direction="max").leaderboard().splitlines()
     assert {row.index("a=") for row in rows} == {header.index("params")}
     assert {row.index("0.5") + 3 for row in rows[:1]} == {header.index("val_binary_io_u") + len("val_binary_io_u")}
+
+
+def test_rough_edges_of_in_memory_data():
+    import keras
+
+    @gs.grid(units=[1])
+    def mem_build(units):
+        m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(units)])
+        m.compile(optimizer="sgd", loss="mse")
+        return m
+
+    def unequal():
+        return np.zeros((10, 4), "float32"), np.zeros((9, 1), "float32")
+
+    with pytest.raises(gs.DataError, match=r"data factory 'unequal' \(train_data\) returned arrays with "
+                                           r"different numbers of samples \(x has 10, y has 9\)"):
+        mem_build.search(train=unequal, val=None)
+
+    def listed():
+        return [np.zeros((10, 4), "float32"), np.zeros((10, 2), "float32")], np.zeros((10, 1), "float32")
+
+    with pytest.raises(gs.DataError, match=r"returned x as a list of 2 arrays; .* a dict keyed by the keras.Input names"):
+        mem_build.search(train=listed, val=None)
