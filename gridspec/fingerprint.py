@@ -53,7 +53,8 @@ def _axis_text(values: Any) -> str:
 
 def jsonable(value: Any) -> Any:
     """``value`` as strict JSON data: numpy scalars as Python values, primitives kept,
-    non-finite floats and other objects as text (``display``: what ``show`` prints). Never
+    non-finite floats as text, classes and functions by ``module.qualname``, other objects by
+    their short text (``display``: what ``show`` prints, ``L2(l2=0.0001)``). Never
     pickle: reading a journal must run no code."""
     value = plain(value)
     if value is None or isinstance(value, (bool, int, str)):
@@ -64,6 +65,8 @@ def jsonable(value: Any) -> Any:
         return [jsonable(v) for v in value]
     if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
         return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, type) or inspect.isfunction(value) or inspect.isbuiltin(value):
+        return identity(value)  # module.qualname
     return display(value)
 
 
