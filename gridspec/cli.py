@@ -412,7 +412,7 @@ def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
     shown = space.size if args.limit <= 0 else min(space.size, args.limit)
     width = len(str(space.size))
     for index in range(shown):
-        out.write(f"{index + 1:>{width}} {space[index]!r}\n")
+        out.write(f"{index + 1:>{width}} {display_params(space[index])}\n")
     if shown < space.size:
         out.write(f"… and {space.size - shown:,} more (--limit 0 lists them all)\n")
     return 0
