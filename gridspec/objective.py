@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-__all__ = ["Direction", "infer_direction", "is_maximised"]
+__all__ = ["Direction", "infer_direction"]
 
 Direction = Literal["min", "max"]
 
@@ -39,7 +39,3 @@ def infer_direction(name: str) -> Direction:
         return "min"
     return "max" if _HIGHER.search(key) else "min"
 
-
-def is_maximised(name: str) -> bool:
-    """``infer_direction(name) == "max"`` (the name 0.1 exported from ``gridspec.result``)."""
-    return infer_direction(name) == "max"
