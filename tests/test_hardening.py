@@ -232,10 +232,15 @@ def _stop_on_second_build(write_module, signame: str):
     return write_module(source)
 
 
-def _interrupted_run(write_module, tmp_path, signame: str) -> subprocess.CompletedProcess[str]:
+def _interrupted_run(write_module, tmp_path, signame: str, ignore_sigint: bool = False) -> subprocess.CompletedProcess[str]:
     path = _stop_on_second_build(write_module, signame)
-    proc = run_cli("run", f"{path}:build", *STEPS, "--json", str(tmp_path / "r.json"),
-                   "--csv", str(tmp_path / "r.csv"))
+    args = ["run", f"{path}:build", *STEPS, "--json", str(tmp_path / "r.json"), "--csv", str(tmp_path / "r.csv")]
+    if ignore_sigint:  # a job started with `&` from a script: SIGINT ignored, SIGTERM to stop it
+        proc = subprocess.run([sys.executable, "-m", "gridspec", *args], cwd=ROOT, env=cli_env(),
+                              capture_output=True, text=True, timeout=300,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    else:
+        proc = run_cli(*args)
     assert no_traceback(proc), proc.stderr
     assert "stopping after the trial in progress is recorded" in proc.stdout
     assert "Model 2 of 3... trial 2 {'act': 'relu'} score" in proc.stdout and "Model 3 of 3" not in proc.stdout
@@ -257,8 +262,9 @@ def test_ctrl_c_prints_the_finished_trials_and_writes_the_files(write_module, tm
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
-def test_sigterm_is_handled_like_ctrl_c_and_exits_143(write_module, tmp_path):
-    proc = _interrupted_run(write_module, tmp_path, "SIGTERM")
+@pytest.mark.parametrize("ignore_sigint", [False, True], ids=["foreground", "sigint-ignored"])
+def test_sigterm_is_handled_like_ctrl_c_and_exits_143(write_module, tmp_path, ignore_sigint):
+    proc = _interrupted_run(write_module, tmp_path, "SIGTERM", ignore_sigint)
     assert proc.returncode == 143
     assert proc.stderr.startswith("terminated (SIGTERM): search stopped")
 
