@@ -118,6 +118,8 @@ def test_direction_of_shortcuts_and_user_named_metrics(name, expected):
 def test_binary_iou_objective_picks_the_best_model_and_says_max():
     import keras
 
+    keras.backend.clear_session()  # metric names as in a fresh process: binary_io_u, not binary_io_u_3
+
     @gs.grid(lr=[0.5, 1e-7])
     def iou_build(lr):
         m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
