@@ -79,31 +79,31 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="train the combinations of a @grid and report the best")
     run.add_argument("target", metavar="TARGET", help="module:function or path/to/file.py:function")
     what = run.add_argument_group("what to train")
-    what.add_argument("--train", type=_factory_choice, help="name of the @train_data factory to use")
-    what.add_argument("--val", type=_factory_choice, help="name of the @val_data factory, or none")
-    what.add_argument("--epochs", type=_positive_int, default=1, help="epochs per trial (default 1)")
-    what.add_argument("--steps-per-epoch", type=_positive_int, help="training batches per epoch")
-    what.add_argument("--validation-steps", type=_positive_int, help="validation batches per epoch")
-    what.add_argument("--seed", type=int, default=0, help="random state every trial starts from")
-    what.add_argument("--repeats", type=_positive_int, default=1, help="train each combination N times")
+    what.add_argument("--train", metavar="NAME", type=_factory_choice, help="name of the @train_data factory to use")
+    what.add_argument("--val", metavar="NAME", type=_factory_choice, help="name of the @val_data factory, or none")
+    what.add_argument("--epochs", metavar="N", type=_positive_int, default=1, help="epochs per trial (default 1)")
+    what.add_argument("--steps-per-epoch", metavar="N", type=_positive_int, help="training batches per epoch")
+    what.add_argument("--validation-steps", metavar="N", type=_positive_int, help="validation batches per epoch")
+    what.add_argument("--seed", metavar="N", type=int, default=0, help="random state every trial starts from")
+    what.add_argument("--repeats", metavar="N", type=_positive_int, default=1, help="train each combination N times")
     how = run.add_argument_group("how to search")
-    how.add_argument("--objective", help="Keras history key to compare (default val_loss, or loss)")
+    how.add_argument("--objective", metavar="KEY", help="Keras history key to compare (default val_loss, or loss)")
     how.add_argument("--direction", choices=("min", "max"),
                      help="min or max (default from the name: accuracy-, AUC-, IoU-like... are max)")
-    how.add_argument("--strategy", default="grid", help="grid (default), random or halving")
-    how.add_argument("--max-trials", type=_positive_int, help="train at most N combinations")
-    how.add_argument("--eta", type=_positive_int, default=3,
+    how.add_argument("--strategy", metavar="NAME", default="grid", help="grid (default), random or halving")
+    how.add_argument("--max-trials", metavar="N", type=_positive_int, help="train at most N combinations")
+    how.add_argument("--eta", metavar="N", type=_positive_int, default=3,
                      help="halving: promote the best 1/ETA of each rung to ETA times more epochs (default 3)")
-    how.add_argument("--min-epochs", type=_positive_int, help="halving: epochs of the first rung (default 1)")
+    how.add_argument("--min-epochs", metavar="N", type=_positive_int, help="halving: epochs of the first rung (default 1)")
     how.add_argument("--max-failures", type=_positive_int, metavar="N",
                      help="stop after N failed trials in a row")
     where = run.add_argument_group("where trials run")
-    where.add_argument("--workers", type=_positive_int, default=1,
+    where.add_argument("--workers", metavar="N", type=_positive_int, default=1,
                        help="trials at once, each in its own worker process (default 1: in-process)")
-    where.add_argument("--executor", help="where trials run: process (worker processes even for "
+    where.add_argument("--executor", metavar="NAME", help="where trials run: process (worker processes even for "
                        "--workers 1) or ray (default: this process, or processes for --workers N)")
     where.add_argument("--gpus", type=_gpu_list, metavar="0,1", help="one worker process per GPU")
-    where.add_argument("--distribute", help="mirrored: each trial trains on all local GPUs")
+    where.add_argument("--distribute", metavar="NAME", help="mirrored: each trial trains on all local GPUs")
     where.add_argument("--address", metavar="ADDR",
                        help="ray: the cluster to connect to, such as auto or ray://head:10001 "
                        "(default: start a local instance)")
@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     storage.add_argument("--fresh", action="store_true",
                          help="start a new search in --storage's file instead of resuming (keeps the old)")
     output = run.add_argument_group("output")
-    output.add_argument("--top", type=int, default=5, help="rows of the final leaderboard (default 5; 0 for all)")
+    output.add_argument("--top", metavar="N", type=int, default=5, help="rows of the final leaderboard (default 5; 0 for all)")
     output.add_argument("--json", metavar="PATH", help="write the result as JSON")
     output.add_argument("--csv", metavar="PATH", help="write one row per trial as CSV")
     _add_insight_options(output, save=True)
@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("path", metavar="PATH", help="a journal written by run --storage PATH")
     show.add_argument("--search", type=_positive_int, metavar="N",
                       help="which search of the file (default: the latest)")
-    show.add_argument("--top", type=int, default=10, help="rows of the leaderboard (default 10; 0 for all)")
+    show.add_argument("--top", metavar="N", type=int, default=10, help="rows of the leaderboard (default 10; 0 for all)")
     show.add_argument("--errors", action="store_true", help="print every failed trial's error in full")
     _add_insight_options(show, save=False)
     show.set_defaults(handler=cmd_show)

@@ -446,3 +446,13 @@ def test_rough_edges_of_in_memory_data():
 
     with pytest.raises(gs.DataError, match=r"returned x as a list of 2 arrays; .* a dict keyed by the keras.Input names"):
         mem_build.search(train=listed, val=None)
+
+
+def test_run_help_groups_options_as_a_reader_looks_for_them():
+    proc = run_cli("run", "--help")
+    assert proc.returncode == 0
+    headings = [line.rstrip(":") for line in proc.stdout.splitlines() if line.endswith(":") and not line.startswith(" ")]
+    assert headings[-5:] == ["what to train", "how to search", "where trials run", "storage", "output"]
+    groups = proc.stdout.split("\nhow to search:")[1]
+    assert "--objective KEY" in groups.split("\nwhere trials run:")[0]
+    assert "--json PATH" in proc.stdout.split("\noutput:")[1]
