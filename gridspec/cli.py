@@ -5,25 +5,51 @@ one-paragraph ``error: ...`` on stderr and exit status 2, never a traceback; a s
 which every trial failed exits 1. TensorFlow's C++ start-up chatter (and the tracebacks it
 logs from inside ``tf.data``) is kept off the terminal by pointing file descriptor 2 at
 ``/dev/null`` (or at ``$GRIDSPEC_TF_LOG``) while Python's own ``sys.stderr`` keeps the
-real terminal.
+real terminal; its Python-side warnings (``tf.get_logger()``, absl, ``warnings`` raised
+inside TensorFlow) go the same way.
+
+Every output path (``--json``, ``--csv``, ``--plot``, ``--save-best``) is checked before
+anything trains. Ctrl-C or SIGTERM stops after the trial in progress is recorded, prints the
+finished trials' leaderboard, writes the requested files and exits 130 (143 for SIGTERM).
+Output piped into a reader that quits early (``| head``) ends quietly: a search goes on and
+stops writing.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import io
+import logging
 import os
+import re
 import shlex
 import sys
 import traceback
+import warnings
 from collections.abc import Iterator, Sequence
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
-from gridspec.errors import GridSpecError, LookupFailed
+from gridspec.errors import GridSpecError, LookupFailed, SearchError, SearchInterrupted
+from gridspec.interrupt import TermAsInterrupt
+from gridspec.values import display_params
 
 __all__ = ["main"]
 
 PLAN_LIMIT = 100
+
+
+def _fuse_choice(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be auto or a positive integer (1 trains each trial alone), got {text!r}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -46,21 +72,11 @@ def _gpu_list(text: str) -> list[int]:
     return gpus
 
 
-def _fuse_choice(text: str) -> int | str:
-    if text == "auto":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"must be auto or a positive integer (1 trains each trial alone), got {text!r}")
-    return value
+NONE = "none"  # --val none: no validation data (None would read as "not given")
 
 
 def _factory_choice(text: str) -> Any:
-    return None if text.lower() == "none" else text
+    return NONE if text.lower() == NONE else text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,44 +91,50 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="train the combinations of a @grid and report the best")
     run.add_argument("target", metavar="TARGET", help="module:function or path/to/file.py:function")
-    run.add_argument("--epochs", type=_positive_int, default=1, help="epochs per trial (default 1)")
-    run.add_argument("--steps-per-epoch", type=_positive_int, help="training batches per epoch")
-    run.add_argument("--validation-steps", type=_positive_int, help="validation batches per epoch")
-    run.add_argument("--objective", help="Keras history key to compare (default val_loss, or loss)")
-    run.add_argument("--direction", choices=("min", "max"), help="min or max (default from the name)")
-    run.add_argument("--strategy", default="grid", help="grid (default), random or halving")
-    run.add_argument("--eta", type=_positive_int,
+    what = run.add_argument_group("what to train")
+    what.add_argument("--train", metavar="NAME", type=_factory_choice, help="name of the @train_data factory to use")
+    what.add_argument("--val", metavar="NAME", type=_factory_choice, help="name of the @val_data factory, or none")
+    what.add_argument("--epochs", metavar="N", type=_positive_int, default=1, help="epochs per trial (default 1)")
+    what.add_argument("--steps-per-epoch", metavar="N", type=_positive_int, help="training batches per epoch")
+    what.add_argument("--validation-steps", metavar="N", type=_positive_int, help="validation batches per epoch")
+    what.add_argument("--seed", metavar="N", type=int, default=0, help="random state every trial starts from")
+    what.add_argument("--repeats", metavar="N", type=_positive_int, default=1, help="train each combination N times")
+    how = run.add_argument_group("how to search")
+    how.add_argument("--objective", metavar="KEY", help="Keras history key to compare (default val_loss, or loss)")
+    how.add_argument("--direction", choices=("min", "max"),
+                     help="min or max (default from the name: accuracy-, AUC-, IoU-like... are max)")
+    how.add_argument("--strategy", metavar="NAME", default="grid", help="grid (default), random or halving")
+    how.add_argument("--max-trials", metavar="N", type=_positive_int, help="train at most N combinations")
+    how.add_argument("--eta", metavar="N", type=_positive_int,
                      help="halving: promote the best 1/ETA of each rung to ETA times more epochs (default 3)")
-    run.add_argument("--min-epochs", type=_positive_int, help="halving: epochs of the first rung (default 1)")
-    run.add_argument("--executor", help="where trials run: process (worker processes even for "
-                     "--workers 1) or ray (default: this process, or processes for --workers N)")
-    run.add_argument("--address", metavar="ADDR",
-                     help="ray: the cluster to connect to, such as auto or ray://head:10001 "
-                     "(default: start a local instance)")
-    run.add_argument("--trial-cpus", type=float, metavar="N", help="ray: CPUs per trial (default 1)")
-    run.add_argument("--trial-gpus", type=float, metavar="N", help="ray: GPUs per trial (default 0)")
-    run.add_argument("--max-trials", type=_positive_int, help="train at most N combinations")
-    run.add_argument("--workers", type=_positive_int, default=1,
-                     help="trials at once, each in its own worker process (default 1: in-process)")
-    run.add_argument("--gpus", type=_gpu_list, metavar="0,1", help="one worker process per GPU")
-    run.add_argument("--distribute", help="mirrored: each trial trains on all local GPUs")
-    run.add_argument("--fuse", type=_fuse_choice, default="auto", metavar="N|auto",
-                     help="train up to N compatible combinations together in one traced step "
-                     "(default auto; 1 trains each alone with Keras's own fit)")
-    run.add_argument("--seed", type=int, default=0, help="random state every trial starts from")
-    run.add_argument("--repeats", type=_positive_int, default=1, help="train each combination N times")
-    run.add_argument("--train", type=_factory_choice, help="name of the @train_data factory to use")
-    run.add_argument("--val", type=_factory_choice, help="name of the @val_data factory, or none")
-    run.add_argument("--storage", metavar="PATH",
-                     help="SQLite journal of the trials; running again resumes (see --fresh)")
-    run.add_argument("--fresh", action="store_true",
-                     help="start a new search in --storage's file instead of resuming (keeps the old)")
-    run.add_argument("--max-failures", type=_positive_int, metavar="N",
+    how.add_argument("--min-epochs", metavar="N", type=_positive_int, help="halving: epochs of the first rung (default 1)")
+    how.add_argument("--max-failures", type=_positive_int, metavar="N",
                      help="stop after N failed trials in a row")
-    run.add_argument("--json", metavar="PATH", help="write the result as JSON")
-    run.add_argument("--csv", metavar="PATH", help="write one row per trial as CSV")
-    run.add_argument("--top", type=int, default=5, help="rows of the final leaderboard (default 5)")
-    _add_insight_options(run, save=True)
+    where = run.add_argument_group("where trials run")
+    where.add_argument("--workers", metavar="N", type=_positive_int, default=1,
+                       help="trials at once, each in its own worker process (default 1: in-process)")
+    where.add_argument("--executor", metavar="NAME", help="where trials run: process (worker processes even for "
+                       "--workers 1) or ray (default: this process, or processes for --workers N)")
+    where.add_argument("--gpus", type=_gpu_list, metavar="0,1", help="one worker process per GPU")
+    where.add_argument("--distribute", metavar="NAME", help="mirrored: each trial trains on all local GPUs")
+    where.add_argument("--fuse", type=_fuse_choice, default="auto", metavar="N|auto",
+                       help="train up to N compatible combinations together in one traced step "
+                       "(default auto; 1 trains each alone with Keras's own fit)")
+    where.add_argument("--address", metavar="ADDR",
+                       help="ray: the cluster to connect to, such as auto or ray://head:10001 "
+                       "(default: start a local instance)")
+    where.add_argument("--trial-cpus", type=float, metavar="N", help="ray: CPUs per trial (default 1)")
+    where.add_argument("--trial-gpus", type=float, metavar="N", help="ray: GPUs per trial (default 0)")
+    storage = run.add_argument_group("storage")
+    storage.add_argument("--storage", metavar="PATH",
+                         help="SQLite journal of the trials; running again resumes (see --fresh)")
+    storage.add_argument("--fresh", action="store_true",
+                         help="start a new search in --storage's file instead of resuming (keeps the old)")
+    output = run.add_argument_group("output")
+    output.add_argument("--top", metavar="N", type=int, default=5, help="rows of the final leaderboard (default 5; 0 for all)")
+    output.add_argument("--json", metavar="PATH", help="write the result as JSON")
+    output.add_argument("--csv", metavar="PATH", help="write one row per trial as CSV")
+    _add_insight_options(output, save=True)
     run.set_defaults(handler=cmd_run)
 
     plan = commands.add_parser("plan", help="show the combinations of a @grid; trains nothing")
@@ -129,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("path", metavar="PATH", help="a journal written by run --storage PATH")
     show.add_argument("--search", type=_positive_int, metavar="N",
                       help="which search of the file (default: the latest)")
-    show.add_argument("--top", type=int, default=10, help="rows of the leaderboard (default 10)")
+    show.add_argument("--top", metavar="N", type=int, default=10, help="rows of the leaderboard (default 10; 0 for all)")
+    show.add_argument("--errors", action="store_true", help="print every failed trial's error in full")
     _add_insight_options(show, save=False)
     show.set_defaults(handler=cmd_show)
     return parser
@@ -160,7 +183,8 @@ def quiet_native_stderr() -> Iterator[None]:
     os.dup2(sink, 2)
     os.close(sink)
     try:
-        yield
+        with _quiet_python_warnings():
+            yield
     finally:
         sys.stderr.flush()
         os.dup2(saved, 2)
@@ -169,14 +193,65 @@ def quiet_native_stderr() -> Iterator[None]:
         replaced.close()
 
 
+_LIBRARIES = ("tensorflow", "absl", "tf_keras")  # whose Python-side warnings are chatter
+
+
+def _to_native_log(text: str) -> None:
+    """Write to file descriptor 2, which ``quiet_native_stderr`` points at the sink."""
+    try:
+        os.write(2, text.encode("utf-8", "backslashreplace"))
+    except OSError:
+        pass
+
+
+class _ToNativeLog(logging.Filter):
+    """Sends a library logger's records where TensorFlow's C++ output goes, not the terminal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        _to_native_log(f"{record.levelname}:{record.name}:{record.getMessage()}\n")
+        return False
+
+
+@contextlib.contextmanager
+def _quiet_python_warnings() -> Iterator[None]:
+    """TensorFlow's retracing warnings and the like (``tf.get_logger()``, absl, ``warnings``
+    raised inside TensorFlow) go to the sink; warnings about the user's own code stay."""
+    try:  # absl's logger must be created by absl itself (an ABSLLogger), so import it first
+        import absl.logging  # noqa: F401
+    except ImportError:
+        pass
+    loggers = [logging.getLogger(name) for name in ("tensorflow", "absl")]
+    quiet = _ToNativeLog()
+    for logger in loggers:
+        logger.addFilter(quiet)
+    shown = warnings.showwarning
+
+    def showwarning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        parts = filename.replace("\\", "/").split("/")
+        if any(name in parts for name in _LIBRARIES):
+            _to_native_log(warnings.formatwarning(message, category, filename, lineno, line))
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = showwarning
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+        for logger in loggers:
+            logger.removeFilter(quiet)
+
+
 # -- loading the user's code -------------------------------------------------------------------
 def _import_error(what: str, exc: BaseException) -> GridSpecError:
     """An exception raised while importing the user's module, as a one-paragraph message."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if "importlib" not in f.filename and os.sep + "gridspec" + os.sep not in f.filename]
     where = f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
+    message = str(exc)
     if isinstance(exc, SyntaxError) and exc.filename:
         where = f" ({exc.filename}, line {exc.lineno})"
-    return LookupFailed(f"cannot import {what}: {type(exc).__name__}: {exc}{where}")
+        message = exc.msg  # str(exc) already ends with the location
+    return LookupFailed(f"cannot import {what}: {type(exc).__name__}: {message}{where}")
 
 
 def _load_grid(target: str) -> Any:
@@ -199,49 +274,107 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.fresh and not args.storage:
         raise GridSpecError("--fresh starts a new search in a journal file; give --storage PATH too")
+    if args.train == NONE:
+        raise GridSpecError("--train none: a search needs training data; name a @train_data factory "
+                            "(gridspec list MODULE shows them) or leave --train out")
+    if args.storage is not None and (not args.storage.strip() or args.storage == ":memory:"):
+        raise GridSpecError(f"--storage {args.storage!r} is not a file path; give one such as "
+                            f"--storage search.sqlite, or leave --storage out to keep no journal")
+    _check_output_path("--json", args.json)
+    _check_output_path("--csv", args.csv)
     _check_plot_option(args)
     grid = _load_grid(args.target)
-    result = search(
-        grid,
-        epochs=args.epochs,
-        steps_per_epoch=args.steps_per_epoch,
-        validation_steps=args.validation_steps,
-        objective=args.objective,
-        direction=args.direction,
-        strategy=args.strategy,
-        max_trials=args.max_trials,
-        workers=args.workers,
-        gpus=args.gpus,
-        distribute=args.distribute,
-        seed=args.seed,
-        fuse=args.fuse,
-        repeats=args.repeats,
-        eta=args.eta,
-        min_epochs=args.min_epochs,
-        executor=args.executor,
-        address=args.address,
-        trial_resources=_trial_resources(args),
-        train=AUTO if args.train is None else args.train,
-        val=AUTO if args.val is None else args.val,
-        storage=args.storage,
-        resume=not args.fresh,
-        max_failures=args.max_failures,
-        verbose=Printer(out),
-        save_best=args.save_best,
-        tensorboard_dir=args.tensorboard,
-    )
-    if args.json:
-        result.to_json(args.json)
-    if args.csv:
-        result.to_csv(args.csv)
-    out.write(f"Best params found: {result.best_params!r}\n")
+    try:
+        result = search(
+            grid,
+            epochs=args.epochs,
+            steps_per_epoch=args.steps_per_epoch,
+            validation_steps=args.validation_steps,
+            objective=args.objective,
+            direction=args.direction,
+            strategy=args.strategy,
+            max_trials=args.max_trials,
+            workers=args.workers,
+            gpus=args.gpus,
+            distribute=args.distribute,
+            seed=args.seed,
+            fuse=args.fuse,
+            repeats=args.repeats,
+            eta=args.eta,
+            min_epochs=args.min_epochs,
+            executor=args.executor,
+            address=args.address,
+            trial_resources=_trial_resources(args),
+            train=AUTO if args.train is None else args.train,
+            val=AUTO if args.val is None else (None if args.val == NONE else args.val),
+            storage=args.storage,
+            resume=not args.fresh,
+            max_failures=args.max_failures,
+            verbose=Printer(out),
+            save_best=args.save_best,
+            tensorboard_dir=args.tensorboard,
+        )
+    except SearchInterrupted as exc:  # Ctrl-C or SIGTERM: what finished is still reported
+        if exc.result is not None and exc.result.trials:
+            out.write(exc.result.summary() + "\n")
+            if exc.result.ranked():
+                out.write(exc.result.leaderboard(top=_top(args.top)) + "\n")
+            _write_files(exc.result, args, out)
+        raise
+    except SearchError as exc:  # every trial failed, or --max-failures: the files still say so
+        if exc.result is not None:
+            _write_files(exc.result, args, out)
+        raise
+    out.write(f"Best params found: {display_params(result.best_params)}\n")
     out.write(f"Best score: {result.objective} {result.best_score:.6g} (trial {result.best.number})\n")
     out.write(result.summary() + "\n")
-    out.write(result.leaderboard(top=args.top) + "\n")
+    out.write(result.leaderboard(top=_top(args.top)) + "\n")
     for trial in result.failed[:3]:
-        out.write(f"trial {trial.number} failed: {trial.error}\n")
+        out.write(f"trial {trial.number} failed: {_one_line(trial.error)}\n")
     _write_insights(result, args, out)
+    _write_files(result, args, out)
     return 0
+
+
+def _top(top: int) -> int | None:
+    """``--top 0`` lists every row, in ``run`` as in ``show``."""
+    return None if top <= 0 else top
+
+
+def _one_line(error: str | None) -> str:
+    return " ".join((error or "").split())
+
+
+def _check_output_path(option: str, path: str | None) -> None:
+    """Say before anything trains that an output file can't be written."""
+    if path is None:
+        return
+    if not path.strip():
+        raise GridSpecError(f"{option} needs a file path, such as {option} results{option.replace('--', '.')}")
+    if os.path.isdir(path):
+        raise GridSpecError(f"{option} {path}: that is a folder; give a file path such as "
+                            f"{os.path.join(path, 'results' + option.replace('--', '.'))}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise GridSpecError(f"{option} {path}: the folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise GridSpecError(f"{option} {path}: cannot write there (permission denied); give another path")
+
+
+def _write_files(result: Any, args: argparse.Namespace, out: TextIO) -> None:
+    """``--json`` and ``--csv``; a failure to write one is reported after the rest is done."""
+    problems = []
+    for option, path, write in (("--json", args.json, result.to_json), ("--csv", args.csv, result.to_csv)):
+        if not path:
+            continue
+        try:
+            write(path)
+        except OSError as exc:
+            problems.append(f"{option} {path}: {exc.strerror or exc}")
+            continue
+        out.write(f"{'JSON' if option == '--json' else 'CSV'} written to {path}\n")
+    if problems:
+        raise GridSpecError("cannot write " + "; ".join(problems) + " (the search itself finished)")
 
 
 def _trial_resources(args: argparse.Namespace) -> dict[str, float] | None:
@@ -251,7 +384,7 @@ def _trial_resources(args: argparse.Namespace) -> dict[str, float] | None:
 
 
 # -- after the search: effects, the best model, TensorBoard, the plot -------------------------
-def _add_insight_options(parser: argparse.ArgumentParser, save: bool) -> None:
+def _add_insight_options(parser: Any, save: bool) -> None:
     """``--plot`` (run and show); ``--save-best`` and ``--tensorboard`` (run only)."""
     if save:
         parser.add_argument("--save-best", metavar="PATH",
@@ -269,9 +402,10 @@ def _check_plot_option(args: argparse.Namespace) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise GridSpecError(f"--plot {path}: the folder {folder} does not exist; create it first")
-    from gridspec.errors import require_extra
-
-    require_extra("matplotlib", "plot", "--plot")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise GridSpecError('--plot needs matplotlib; install it with pip install "gridspec[plot]"') from None
 
 
 def _write_insights(result: Any, args: argparse.Namespace, out: TextIO) -> None:
@@ -295,7 +429,7 @@ def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
     shown = space.size if args.limit <= 0 else min(space.size, args.limit)
     width = len(str(space.size))
     for index in range(shown):
-        out.write(f"{index + 1:>{width}} {space[index]!r}\n")
+        out.write(f"{index + 1:>{width}} {display_params(space[index])}\n")
     if shown < space.size:
         out.write(f"… and {space.size - shown:,} more (--limit 0 lists them all)\n")
     return 0
@@ -305,6 +439,12 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     from gridspec.decorators import accepted_params
     from gridspec.registry import load_module, scan
 
+    if ":" in args.module.replace("\\", "/").split("/")[-1]:
+        module_part, _, function = args.module.rpartition(":")
+        raise GridSpecError(
+            f"gridspec list takes a module, not module:function (got {args.module}); write "
+            f"gridspec list {module_part}, or gridspec plan {args.module} for the combinations of {function}()"
+        )
     try:
         module = load_module(args.module)
     except GridSpecError:
@@ -329,27 +469,107 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
 
     _check_plot_option(args)
     stored = load(args.path, args.search)
-    out.write(stored.report(top=None if args.top <= 0 else args.top) + "\n")
+    out.write(stored.report(top=_top(args.top)) + "\n")
+    if args.errors:
+        failed = stored.result().failed
+        out.write(f"errors of the {len(failed)} failed trials:\n" if failed else "errors: no trial failed\n")
+        for trial in failed:
+            out.write(f"trial {trial.number} {trial.params!r}:\n")
+            out.write("".join(f"    {line}\n" for line in (trial.error or "").splitlines()))
     _write_insights(stored.result(), args, out)
     return 0
+
+
+# Messages are written for Python callers; on the command line, say them with flags.
+_FLAG_SPELLINGS = [
+    (re.compile(r"pass (steps_per_epoch|validation_steps)=N \(--[\w-]+ N\)"),
+     lambda m: f"pass --{m.group(1).replace('_', '-')} N"),
+    (re.compile(r"max_trials=N"), lambda m: "--max-trials N"),
+    (re.compile(r"strategy='(\w+)'"), lambda m: f"--strategy {m.group(1)}"),
+    (re.compile(r"pass val=<factory>"), lambda m: "pass --val NAME"),
+    (re.compile(r"use objective='([^']+)'"), lambda m: f"use --objective {m.group(1)}"),
+    (re.compile(r"pass objective=<one of them>"), lambda m: "pass --objective <one of them>"),
+    (re.compile(r"search\((\w+)='[^']*'\) or (--)"), lambda m: m.group(2)),
+]
+_MISSING_OBJECTIVE = re.compile(r"objective '([^']+)' is not in the training history; the keys there are ([^(]+?) \(")
+
+
+def _cli_message(message: str) -> str:
+    """A ``GridSpecError``'s text in the CLI's terms: flags, and a did-you-mean for an objective."""
+    for pattern, spelling in _FLAG_SPELLINGS:
+        message = pattern.sub(spelling, message)
+    missing = _MISSING_OBJECTIVE.search(message)
+    if missing:
+        from gridspec.decorators import did_you_mean
+
+        hint = did_you_mean(missing.group(1), missing.group(2).split(", "))
+        if hint:
+            message = message.replace(missing.group(0), missing.group(0)[:-2] + hint + " (", 1)
+    return message
+
+
+class _Output(io.TextIOBase):
+    """stdout that a reader quitting early (``| head``) doesn't break: the first broken pipe
+    points file descriptor 1 at ``/dev/null`` and later writes are dropped, so a search goes
+    on to its end (and its journal and files) without a traceback."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.broken = False
+
+    def write(self, text: str) -> int:  # type: ignore[override]
+        if not self.broken:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self._silence()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._silence()
+
+    def _silence(self) -> None:
+        self.broken = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    out = sys.stdout
+    out = cast(TextIO, _Output(sys.stdout))
+    term = TermAsInterrupt()
     try:
-        with quiet_native_stderr():
-            return int(args.handler(args, out))
+        with term, quiet_native_stderr():
+            code = int(args.handler(args, out))
+        out.flush()
+        return code
     except GridSpecError as exc:
         out.flush()
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_cli_message(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:
         out.flush()
-        # SearchInterrupted says what finished and how to resume
-        print(f"interrupted: {exc}" if str(exc) else "interrupted", file=sys.stderr)
-        if getattr(args, "storage", None):
+        what = "terminated (SIGTERM)" if term.received else "interrupted"
+        if isinstance(exc, SearchInterrupted):
+            # the engine's message is for Python callers; say the same in CLI terms
+            done = str(exc).split(";")[0].removeprefix("search interrupted ")
+            storage = getattr(args, "storage", None)
+            where = (f"every finished trial is recorded in {storage}" if storage
+                     else "pass --storage PATH to make a search resumable")
+            print(f"{what}: search stopped {done}; {where}", file=sys.stderr)
+        else:
+            print(what, file=sys.stderr)
+        storage = getattr(args, "storage", None)
+        if storage and os.path.exists(storage):
             again = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--fresh"]
             print(f"resume with: gridspec {shlex.join(again)}", file=sys.stderr)
-        return 130
+        return 143 if term.received else 130

@@ -24,6 +24,7 @@ import numpy as np
 
 from gridspec.errors import DataError, GridSpecError
 from gridspec.settings import DEFAULT_CACHE_BYTES
+from gridspec.values import a_kind
 
 __all__ = ["Source", "Sources", "DEFAULT_CACHE_BYTES", "DEFAULT_ARRAY_BATCH_SIZE"]
 
@@ -61,8 +62,8 @@ def _is_arrays_pair(value: Any) -> bool:
 def _describe(value: Any) -> str:
     if isinstance(value, (tuple, list)):
         inner = ", ".join(type(v).__name__ for v in value[:4])
-        return f"a {type(value).__name__} of {len(value)} ({inner})"
-    return f"a {type(value).__name__}"
+        return f"{a_kind(value)} of {len(value)} ({inner})"
+    return a_kind(value)
 
 
 class _Layout:
@@ -129,9 +130,11 @@ def _normalise_batch(batch: Any, label: str, index: int) -> tuple[Any, ...]:
 
     def leaf(value: Any, where: str) -> np.ndarray:
         if not _is_leaf_array(value):
+            several = (" (for several inputs, use a dict keyed by the keras.Input names, such as "
+                       "({'a': x1, 'b': x2}, y))") if isinstance(value, (list, tuple)) else ""
             raise DataError(
                 f"data factory {label} yielded {where} of type {type(value).__name__} in batch "
-                f"{index}; batches must hold numpy arrays (or dicts of them)"
+                f"{index}; batches must hold numpy arrays (or dicts of them){several}"
             )
         array = np.asarray(value)
         if array.ndim == 0:
@@ -149,6 +152,21 @@ def _normalise_batch(batch: Any, label: str, index: int) -> tuple[Any, ...]:
         else:
             out.append(leaf(part, name))
     return tuple(out)
+
+
+def _check_same_length(arrays: tuple[Any, ...], label: str) -> None:
+    """An in-memory pair's parts must have one sample count, said once, before any trial."""
+    counts: dict[str, int] = {}
+    for name, part in zip(("x", "y", "sample_weight"), arrays):
+        leaves = part.items() if isinstance(part, dict) else [(None, part)]
+        for key, array in leaves:
+            counts[name if key is None else f"{name}[{key!r}]"] = len(array)
+    if len(set(counts.values())) > 1:
+        shown = ", ".join(f"{name} has {count:,}" for name, count in counts.items())
+        raise DataError(
+            f"data factory {label} returned arrays with different numbers of samples ({shown}); "
+            f"x, y (and sample_weight) must have one row per sample"
+        )
 
 
 def _nbytes(batch: tuple[Any, ...]) -> int:
@@ -226,7 +244,15 @@ class Source:
             return "dataset", value, None
         if _is_arrays_pair(value):
             arrays = _normalise_batch(value, self.label, 0)
+            _check_same_length(arrays, self.label)
             return "arrays", arrays, _Layout(arrays)
+        if isinstance(value, tuple) and len(value) in (2, 3) and isinstance(value[0], list) and value[0] \
+                and all(_is_leaf_array(v) for v in value[0]):
+            raise DataError(
+                f"data factory {self.label} returned x as a list of {len(value[0])} arrays; for a model "
+                f"with several inputs, return them as a dict keyed by the keras.Input names, such as "
+                f"({{'a': x1, 'b': x2}}, y)"
+            )
         if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
             raise DataError(f"data factory {self.label} returned {_describe(value)}; {_FORMS_HINT}")
         iterator = iter(value)

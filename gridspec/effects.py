@@ -15,8 +15,11 @@ from typing import Any
 import attrs
 
 from gridspec.result import SearchResult, TrialStatus, better
+from gridspec.values import display, key
 
 __all__ = ["AxisEffect", "Effects", "ValueEffect", "effects"]
+
+VALUES_SHOWN = 12  # rows per axis in the text form: a screenful, whatever the size of the axis
 
 
 @attrs.frozen
@@ -40,12 +43,6 @@ class AxisEffect:
 
     def __getitem__(self, index: int) -> ValueEffect:
         return self.values[index]
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, type) or (callable(value) and hasattr(value, "__name__")):
-        return str(value.__name__)
-    return repr(value)
 
 
 @attrs.frozen
@@ -94,29 +91,50 @@ class Effects:
         for e in self.ranked():
             spread = "-" if e.spread is None else f"{e.spread:.4g}"
             lines.append(f"  {e.axis}: spread {spread}")
-            width = max(len(_short(v.value)) for v in e.values)
-            for v in e.values:
-                mark = "*" if v.count and repr(v.value) == repr(e.best_value) else " "
+            shown = self._screenful(e)
+            width = max(len(display(v.value)) for v in shown)
+            for v in shown:
+                mark = "*" if v.count and key(v.value) == key(e.best_value) else " "
                 best = "-" if v.best is None else f"{v.best:.6g}"
                 mean = "-" if v.mean is None else f"{v.mean:.6g}"
-                lines.append(f"   {mark} {_short(v.value):<{width}}  best {best:>10}  mean {mean:>10}  n={v.count}")
+                lines.append(f"   {mark} {display(v.value):<{width}}  best {best:>10}  mean {mean:>10}  n={v.count}")
+            if len(shown) < len(e.values):
+                lines.append(f"     … {len(e.values) - len(shown):,} more values (SearchResult.effects() has them all)")
         return "\n".join(lines)
 
+    def _screenful(self, effect: AxisEffect) -> list[ValueEffect]:
+        """At most ``VALUES_SHOWN`` values of an axis, the best means first when there are more."""
+        if len(effect.values) <= VALUES_SHOWN:
+            return list(effect.values)
+        sign = -1.0 if self.direction == "max" else 1.0
+        return sorted(effect.values, key=lambda v: (v.mean is None, sign * (v.mean or 0.0)))[:VALUES_SHOWN]
 
-def _axis_values(result: SearchResult) -> list[tuple[str, Sequence[Any]]]:
-    """The axes and their candidate values: the grid's when known, else those the trials used."""
+
+def _axis_values(result: SearchResult) -> list[tuple[str, list[Any]]]:
+    """The axes and the values the trials tried, in the grid's order when the grid is known
+    (else in trial order). Values never tried are left out: an axis of 2,000,000 seeds
+    searched with max_trials=2 has two values to report, not 2,000,000."""
     context = getattr(result, "context", None)
     grid = getattr(context, "grid", None)
-    if grid is not None:
-        return [(axis.name, axis.values) for axis in grid.space.axes]
     names = result.axes or tuple(dict.fromkeys(k for t in result.trials for k in t.params))
-    out: list[tuple[str, Sequence[Any]]] = []
+    out: list[tuple[str, list[Any]]] = []
     for name in names:
-        seen: dict[str, Any] = {}
+        tried: dict[Any, Any] = {}
         for t in result.trials:
             if name in t.params:
-                seen.setdefault(repr(t.params[name]), t.params[name])
-        out.append((name, list(seen.values())))
+                tried.setdefault(key(t.params[name]), t.params[name])
+        if grid is not None and name in grid.space.names:
+            ordered, wanted = [], set(tried)
+            for value in grid.space.axes[grid.space.names.index(name)].values:
+                if not wanted:
+                    break
+                found = key(value)
+                if found in wanted:
+                    wanted.discard(found)
+                    ordered.append(tried[found])
+            out.append((name, ordered + [tried[k] for k in wanted]))
+        else:
+            out.append((name, list(tried.values())))
     return out
 
 
@@ -137,10 +155,13 @@ def effects(result: SearchResult) -> Effects:
     for name, values in _axis_values(result):
         if len(values) < 2:
             continue
+        scored: dict[Any, list[float]] = {}
+        for t in completed:
+            if name in t.params:
+                scored.setdefault(key(t.params[name]), []).append(float(t.score))  # type: ignore[arg-type]
         per_value = []
         for value in values:
-            key = repr(value)
-            scores = [float(t.score) for t in completed if name in t.params and repr(t.params[name]) == key]  # type: ignore[arg-type]
+            scores = scored.get(key(value), [])
             best = _best(scores, result.direction)
             mean = sum(scores) / len(scores) if scores else None
             per_value.append(ValueEffect(value, len(scores), best, mean))

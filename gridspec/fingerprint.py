@@ -17,37 +17,46 @@ import hashlib
 import inspect
 import json
 import math
-import re
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
+from gridspec.values import display, identity, plain
+
 __all__ = ["Fingerprint", "describe_changes", "jsonable", "search_fingerprint", "token"]
 
-_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+_LISTED = 100  # axes longer than this are stored as a count and a hash, not value by value
 
 
 def token(value: Any) -> str:
-    """A stable text form of an axis value: equal across runs for the same value.
+    """A stable text form of an axis value (``gridspec.values.identity``)."""
+    return identity(value)
 
-    Classes and functions are named by ``module.qualname`` (their repr holds a memory
-    address that changes from run to run); other objects by their repr, addresses removed.
-    """
-    if isinstance(value, type) or inspect.isfunction(value) or inspect.isbuiltin(value):
-        return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"
-    if isinstance(value, (list, tuple)):
-        inner = ", ".join(token(v) for v in value)
-        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{token(k)}: {token(v)}" for k, v in value.items()) + "}"
-    return _ADDRESS.sub("", repr(value))
+
+def _axis_part(name: str, values: Sequence[Any]) -> list[Any]:
+    """An axis as the fingerprint stores it: its values' identities, or for a long axis their
+    count and hash (a 2,000,000-value axis must not put 2,000,000 strings in the journal)."""
+    identities = [identity(v, position) for position, v in enumerate(values)]
+    if len(identities) <= _LISTED:
+        return [name, identities]
+    digest = hashlib.sha256("\n".join(identities).encode()).hexdigest()[:16]
+    return [name, {"count": len(identities), "first": identities[:3], "sha256": digest}]
+
+
+def _axis_text(values: Any) -> str:
+    if isinstance(values, Mapping):
+        return f"{values.get('count', '?'):,} values starting {', '.join(values.get('first', []))}, …"
+    return ", ".join(values)
 
 
 def jsonable(value: Any) -> Any:
-    """``value`` as strict JSON data: primitives kept, non-finite floats and other objects
-    as text (``token``). Never pickle: reading a journal must run no code."""
+    """``value`` as strict JSON data: numpy scalars as Python values, primitives kept,
+    non-finite floats as text, classes and functions by ``module.qualname``, other objects by
+    their short text (``display``: what ``show`` prints, ``L2(l2=0.0001)``). Never
+    pickle: reading a journal must run no code."""
+    value = plain(value)
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
@@ -56,7 +65,9 @@ def jsonable(value: Any) -> Any:
         return [jsonable(v) for v in value]
     if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
         return {k: jsonable(v) for k, v in value.items()}
-    return token(value)
+    if isinstance(value, type) or inspect.isfunction(value) or inspect.isbuiltin(value):
+        return identity(value)  # module.qualname
+    return display(value)
 
 
 def _source(fn: Callable[..., Any]) -> str:
@@ -101,7 +112,7 @@ def search_fingerprint(
 ) -> Fingerprint:
     """The fingerprint of a search over ``axes`` (name, values) with these functions."""
     parts = {
-        "axes": [[name, [token(v) for v in values]] for name, values in axes],
+        "axes": [_axis_part(name, values) for name, values in axes],
         "model": _function(model),
         "train": _function(train),
         "val": _function(val),
@@ -141,8 +152,8 @@ def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str
         )
     else:
         for (name, was), (_, now) in zip(old_axes, new_axes):
-            if list(was) != list(now):
-                changes.append(f"grid axis {name!r} changed from [{', '.join(was)}] to [{', '.join(now)}]")
+            if was != now:
+                changes.append(f"grid axis {name!r} changed from [{_axis_text(was)}] to [{_axis_text(now)}]")
     changes += _describe_function("model function", old.get("model"), new.get("model"))
     changes += _describe_function("training data factory", old.get("train"), new.get("train"))
     changes += _describe_function("validation data factory", old.get("val"), new.get("val"))

@@ -1,8 +1,9 @@
 """Ctrl-C during a search: the first one asks the loop to stop after the trial in progress is
 recorded; a second one stops at once (Python's ordinary ``KeyboardInterrupt``).
 
-Owns only the SIGINT handler's installation and removal. It works in the main thread;
-elsewhere (a search started from another thread) Ctrl-C keeps Python's default behaviour.
+Owns only the SIGINT handler's installation and removal, and (for the CLI) ``TermAsInterrupt``,
+which makes SIGTERM do what Ctrl-C does: containers and schedulers stop a job with SIGTERM.
+Both work in the main thread; elsewhere the signals keep Python's default behaviour.
 """
 
 from __future__ import annotations
@@ -13,39 +14,80 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
-__all__ = ["StopRequest"]
+__all__ = ["StopRequest", "TermAsInterrupt"]
 
 
 class StopRequest:
-    """A context manager; ``requested`` turns true at the first Ctrl-C inside it."""
+    """A context manager; ``requested`` turns true at the first Ctrl-C inside it.
+
+    Inside a ``TermAsInterrupt`` (the CLI), the first SIGTERM asks the same, even when
+    SIGINT is ignored (a job started with ``&`` from a script ignores Ctrl-C).
+    """
 
     def __init__(self, on_first: Callable[[], None] | None = None) -> None:
         self.requested = False
         self._on_first = on_first
-        self._previous: Any = None
-        self._installed = False
+        self._previous: dict[int, Any] = {}  # signal -> the handler from before
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.requested = True
-        # The next Ctrl-C gets the handler from before: normally an immediate KeyboardInterrupt.
-        signal.signal(signal.SIGINT, self._previous)
+        term = getattr(self._previous.get(signal.SIGTERM), "__self__", None)
+        if signum == signal.SIGTERM and isinstance(term, TermAsInterrupt):
+            term.received = True
+        # The next signal gets the handler from before: normally an immediate KeyboardInterrupt.
+        self._restore()
         if self._on_first is not None:
             try:
                 self._on_first()
             except Exception:  # noqa: BLE001 - a failing progress printer must not kill the search
                 pass
 
+    def _restore(self) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
+
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
             previous = signal.getsignal(signal.SIGINT)
             if previous is signal.default_int_handler or callable(previous):
-                self._previous = previous
+                self._previous[signal.SIGINT] = previous
                 signal.signal(signal.SIGINT, self._handle)
-                self._installed = True
+            term = signal.getsignal(signal.SIGTERM)
+            if isinstance(getattr(term, "__self__", None), TermAsInterrupt):  # the CLI opted in
+                self._previous[signal.SIGTERM] = term
+                signal.signal(signal.SIGTERM, self._handle)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self._installed and not self.requested:
-            signal.signal(signal.SIGINT, self._previous)
+        self._restore()
+
+
+class TermAsInterrupt:
+    """A context manager under which SIGTERM does what Ctrl-C does: inside a search
+    (``StopRequest``) the first asks it to stop after the trial in progress is recorded and
+    the second stops at once; elsewhere it raises ``KeyboardInterrupt``. ``received`` says
+    whether a SIGTERM came (the CLI then exits 143, not 130)."""
+
+    def __init__(self) -> None:
+        self.received = False
+        self._previous: Any = None
+        self._installed = False
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received = True
+        raise KeyboardInterrupt  # outside a search, or a second SIGTERM: stop at once
+
+    def __enter__(self) -> TermAsInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._installed:
+            signal.signal(signal.SIGTERM, self._previous)
         self._installed = False

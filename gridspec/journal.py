@@ -215,6 +215,11 @@ def _uri(path: str) -> str:
 
 def _check_path(path: str, writable: bool) -> bool:
     """Refuse unusable paths before anything trains; True when the file already exists."""
+    if not path.strip() or path == ":memory:":
+        raise JournalError(
+            f"storage {path!r} is not a file path; give one such as 'search.sqlite' (a journal kept "
+            f"in memory would be gone when the search ends: to keep nothing, leave storage out)"
+        )
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise JournalError(f"storage {path!r} is a directory; give a file path such as {os.path.join(path, 'search.sqlite')!r}")

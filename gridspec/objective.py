@@ -1,13 +1,18 @@
 """``Objective``: the history key a search compares trials on, and which way is better.
 
 The one home of "is this score better than that one" (the leaderboard, halving's rungs,
-``save_best``, effects and the best-epoch weights all ask it) and of the default
-direction inferred from a Keras metric's name. Plain data: no Keras.
+``save_best``, effects and the best-epoch weights all ask it) and of the default direction
+inferred from a Keras metric's name: ``infer_direction("val_binary_io_u") == "max"``. The
+vocabulary covers Keras 3's metric names (``keras.metrics.*``'s default ``name``, the string
+shortcuts such as ``"acc"`` and ``"mae"``, the ``val_`` prefix and the ``_1`` suffix Keras
+adds to a repeated name); user-named metrics are read by the same words (``val_my_auc`` is
+maximised). Plain data: the names are text, so no Keras is imported.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Literal
 
@@ -15,21 +20,32 @@ import attrs
 
 from gridspec.errors import GridSpecError
 
-__all__ = ["Objective", "better", "best_of", "infer_direction", "is_maximised"]
+__all__ = ["Direction", "Objective", "best_of", "better", "infer_direction"]
 
 Direction = Literal["min", "max"]
 
-_MAX_WORDS = ("acc", "auc", "precision", "recall", "f1", "fbeta", "iou", "r2", "score")
+# Lower is better, whatever else the name says: losses, errors, counts of mistakes.
+_LOWER = re.compile(
+    r"loss|error|crossentropy|hinge|divergence|poisson|logcosh|false_(?:positive|negative)"
+    r"|(?:^|_)(?:mse|mae|mape|msle|rmse|kld|kl)(?:_|$)"
+)
+# Higher is better: Keras 3's accuracy-, AUC-, precision/recall-, F-score-, IoU-like metrics,
+# similarities, correlations, R², sensitivity/specificity (also ``*_at_*``), true counts.
+_HIGHER = re.compile(
+    r"accuracy|precision|recall|sensitivity|specificity|similarity|correlation|fbeta"
+    r"|true_(?:positive|negative)|io_u|iou"
+    r"|(?:^|_)(?:acc|auc|f1|r2|score)(?:_|$)"
+)
 
 
 def infer_direction(name: str) -> Direction:
-    """The default direction for a Keras history key: accuracy-like names are maximised."""
-    key = name.lower().removeprefix("val_")
-    return "max" if any(word in key for word in _MAX_WORDS) and "loss" not in key else "min"
-
-
-def is_maximised(objective: str) -> bool:
-    return infer_direction(objective) == "max"
+    """``"max"`` for a higher-is-better Keras metric name, else ``"min"`` (losses, errors,
+    and names the vocabulary doesn't know)."""
+    key = name.lower()
+    key = key[4:] if key.startswith("val_") else key
+    if _LOWER.search(key):
+        return "min"
+    return "max" if _HIGHER.search(key) else "min"
 
 
 def better(a: float, b: float, direction: str) -> bool:
@@ -77,7 +93,3 @@ class Objective:
 
     def best_of(self, values: Sequence[float]) -> tuple[float, int] | None:
         return best_of(values, self.direction)
-
-    def sort_key(self, score: float) -> float:
-        """Ascending order of this key is best first."""
-        return -score if self.direction == "max" else score

@@ -16,6 +16,7 @@ from typing import Any
 
 from gridspec.effects import effects
 from gridspec.result import SearchResult, TrialStatus
+from gridspec.values import display, key
 
 __all__ = ["plot"]
 
@@ -33,15 +34,13 @@ def _matplotlib() -> Any:
     return figure.Figure, backend.FigureCanvasAgg
 
 
-def _short(value: Any) -> str:
-    if isinstance(value, type) or (callable(value) and hasattr(value, "__name__")):
-        return str(value.__name__)
-    text = repr(value)
+def _tick(value: Any) -> str:
+    text = display(value)
     return text if len(text) <= 18 else text[:17] + "…"
 
 
 def _label(number: int, params: dict[str, Any]) -> str:
-    text = f"#{number} " + ", ".join(f"{k}={_short(v)}" for k, v in params.items())
+    text = f"#{number} " + ", ".join(f"{k}={_tick(v)}" for k, v in params.items())
     return text if len(text) <= _LABEL_WIDTH else text[: _LABEL_WIDTH - 1] + "…"
 
 
@@ -102,18 +101,18 @@ def plot(result: SearchResult, path: str | os.PathLike[str], top: int = 15, dpi:
     for i, effect in enumerate(axes_effects):
         ax = panels[i // columns][i % columns]
         for x, value_effect in enumerate(effect.values):
-            key = repr(value_effect.value)
-            scores = [float(t.score) for t in completed if repr(t.params.get(effect.axis)) == key]  # type: ignore[arg-type]
-            is_best = value_effect.count and repr(effect.best_value) == key
+            wanted = key(value_effect.value)
+            scores = [float(t.score) for t in completed if key(t.params.get(effect.axis)) == wanted]  # type: ignore[arg-type]
+            is_best = value_effect.count and key(effect.best_value) == wanted
             colour = _BEST if is_best else _OTHER
             if value_effect.mean is not None:
                 ax.bar(x, value_effect.mean, width=0.6, color=colour, alpha=0.18, edgecolor=colour)
             offsets = [((j % 7) - 3) * 0.04 for j in range(len(scores))]  # a fixed jitter
             ax.scatter([x + o for o in offsets], scores, color=colour, s=16, zorder=3)
-            if best is not None and repr(best.params.get(effect.axis)) == key:
+            if best is not None and key(best.params.get(effect.axis)) == wanted:
                 ax.scatter([x], [best.score], marker="*", s=140, color=_BEST, edgecolor="black",
                            linewidth=0.6, zorder=4)
-        ax.set_xticks(range(len(effect.values)), [_short(v.value) for v in effect.values],
+        ax.set_xticks(range(len(effect.values)), [_tick(v.value) for v in effect.values],
                       fontsize=8, rotation=20 if len(effect.values) > 4 else 0)
         scored = [float(t.score) for t in completed]  # type: ignore[arg-type]
         low, high = min(scored), max(scored)

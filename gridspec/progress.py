@@ -14,6 +14,7 @@ from typing import Any, TextIO
 import attrs
 
 from gridspec.result import SearchResult, Trial, TrialStatus
+from gridspec.values import display_params
 
 __all__ = ["Event", "Printer", "SearchFinished", "SearchStarted", "TrialFinished", "TrialStarted", "Note"]
 
@@ -62,7 +63,7 @@ Event = SearchStarted | TrialStarted | TrialFinished | Note | SearchFinished
 
 
 def _params(params: dict[str, Any]) -> str:
-    return repr(params)
+    return display_params(params)
 
 
 def format_duration(seconds: float) -> str:
@@ -80,9 +81,11 @@ def format_event(event: Event) -> str | None:
     """The text line for an event, or None for events that print nothing."""
     if isinstance(event, SearchStarted):
         what = f"{event.total} of {event.size:,}" if event.total != event.size else f"{event.total}"
+        noun = "combination" if event.total == event.size == 1 else "combinations"
+        better = "higher is better" if event.direction == "max" else "lower is better"
         return (
-            f"Searching {what} combinations ({event.strategy}): {event.description}; "
-            f"objective {event.objective} ({event.direction})"
+            f"Searching {what} {noun} ({event.strategy}): {event.description}; "
+            f"objective {event.objective} ({event.direction}: {better})"
         )
     if isinstance(event, TrialStarted):
         return None  # the finished line carries everything; one line per trial
@@ -90,7 +93,7 @@ def format_event(event: Event) -> str | None:
         t = event.trial
         head = f"Model {event.position} of {event.total}... trial {t.number} {_params(t.params)}"
         if t.status is TrialStatus.FAILED:
-            body = f"FAILED: {t.error}"
+            body = f"FAILED: {' '.join((t.error or '').split())}"  # one line per trial
         else:
             body = f"score {t.score:.6g} (epoch {t.best_epoch}/{t.epochs})"
             if t.status is TrialStatus.PRUNED:

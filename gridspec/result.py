@@ -18,9 +18,10 @@ from typing import Any
 import attrs
 
 from gridspec.frozen import FrozenDict, freeze_history, freeze_params
-from gridspec.objective import better, best_of, is_maximised
+from gridspec.objective import best_of, better
+from gridspec.values import cell, display, plain
 
-__all__ = ["SearchResult", "Trial", "TrialStatus", "best_of", "better", "is_maximised"]
+__all__ = ["SearchResult", "Trial", "TrialStatus", "best_of", "better"]
 
 
 class TrialStatus(enum.Enum):
@@ -92,22 +93,23 @@ class Trial:
         )
 
 
-def _json_default(value: Any) -> Any:
+def _strict(value: Any) -> Any:
+    """``value`` as strict JSON data: non-finite numbers as ``null`` (a bare ``NaN`` is not
+    JSON), numpy values as Python ones, classes by ``module.qualname``, other objects displayed."""
+    value = plain(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, type):
         return f"{value.__module__}.{value.__qualname__}"
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return repr(value)
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, type):
-        return value.__name__
-    if callable(value) and hasattr(value, "__name__"):
-        return value.__name__
-    return repr(value)
+    return display(value)
 
 
 def _fmt_score(score: float | None) -> str:
@@ -213,8 +215,9 @@ class SearchResult:
         }
 
     def to_json(self, path: str | None = None) -> str:
-        """The whole result as JSON (non-JSON axis values are written as their repr)."""
-        text = json.dumps(self.to_dict(), indent=2, default=_json_default, allow_nan=True)
+        """The whole result as strict JSON: ``null`` for a non-finite number, axis values that
+        are not JSON data as their short text (``L2(l2=0.0001)``)."""
+        text = json.dumps(_strict(self.to_dict()), indent=2, allow_nan=False)
         if path is not None:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text + "\n")
@@ -228,7 +231,7 @@ class SearchResult:
         writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: (_short(v) if k.startswith("param_") else v) for k, v in row.items()})
+            writer.writerow({k: (cell(v) if k.startswith("param_") else v) for k, v in row.items()})
         text = buffer.getvalue()
         if path is not None:
             with open(path, "w", encoding="utf-8", newline="") as f:
@@ -278,13 +281,18 @@ class SearchResult:
         """A plain-text table of the best trials, readable in a terminal and a log file."""
         ranked = self.ranked()
         shown = ranked if top is None else ranked[:top]
-        header = f"{'rank':>4}  {'trial':>5}  {self.objective:>12}  {'epoch':>5}  params"
+        # columns as wide as their widest entry: trial 123456 and val_binary_io_u stay aligned
+        rank_w = max(4, len(str(len(shown))))
+        trial_w = max([5] + [len(str(t.number)) for t in shown])
+        score_w = max(12, len(self.objective))
+        header = f"{'rank':>{rank_w}}  {'trial':>{trial_w}}  {self.objective:>{score_w}}  {'epoch':>5}  params"
         lines = [header]
         for rank, t in enumerate(shown, start=1):
-            params = ", ".join(f"{k}={_short(v)}" for k, v in t.params.items())
+            params = ", ".join(f"{k}={display(v)}" for k, v in t.params.items())
             tag = "" if t.status is TrialStatus.COMPLETE else f"  ({t.status.value.lower()})"
             lines.append(
-                f"{rank:>4}  {t.number:>5}  {_fmt_score(t.score):>12}  {t.best_epoch or '-':>5}  {params}{tag}"
+                f"{rank:>{rank_w}}  {t.number:>{trial_w}}  {_fmt_score(t.score):>{score_w}}  "
+                f"{t.best_epoch or '-':>5}  {params}{tag}"
             )
         if len(ranked) > len(shown):
             lines.append(f"   … {len(ranked) - len(shown)} more")

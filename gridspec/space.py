@@ -15,29 +15,13 @@ from typing import Any
 import attrs
 
 from gridspec.errors import GridError
+from gridspec.values import a_kind, display, key, plain
 
-__all__ = ["Axis", "Space", "plain"]
-
-
-def plain(value: Any) -> Any:
-    """Turn numpy scalars (and arrays of them) into plain Python values.
-
-    Why: ``repr(best_params)`` must read back with ``ast.literal_eval``, and
-    ``np.float64(0.1)`` reprs as ``np.float64(0.1)`` under numpy 2.
-    """
-    module = type(value).__module__
-    if module == "numpy":
-        if hasattr(value, "tolist"):
-            return value.tolist()
-        if hasattr(value, "item"):
-            return value.item()
-    return value
+__all__ = ["Axis", "Space", "plain"]  # plain: re-exported from gridspec.values
 
 
 def _describe(value: Any) -> str:
-    kind = type(value).__name__
-    article = "an" if kind[:1].lower() in "aeiou" else "a"
-    return f"{article} {kind}"
+    return a_kind(value)
 
 
 def _candidates(name: str, values: Any) -> tuple[Any, ...]:
@@ -54,13 +38,37 @@ def _candidates(name: str, values: Any) -> tuple[Any, ...]:
             f"iterator that can be read only once (got {_describe(values)}); "
             f"write {name}=list(...)"
         )
+    if isinstance(values, (set, frozenset)):
+        small = len(values) <= 6
+        shown = repr(values) if small else f"a {type(values).__name__} of {len(values)} values"
+        raise GridError(
+            f"grid axis {name!r} must be an ordered list of candidate values, not a "
+            f"{type(values).__name__} (got {name}={shown}): a set's order changes from one process "
+            f"to the next, and with it the trial numbers; write {name}=sorted({shown if small else '...'}) or a list"
+        )
     items = tuple(plain(v) for v in values)
     if not items:
         raise GridError(
             f"grid axis {name!r} is empty; give it at least one candidate value, "
             f"such as {name}=[...]"
         )
+    if not isinstance(values, range):  # a range has no duplicates; skip the check on huge ones
+        _refuse_duplicates(name, items)
     return items
+
+
+def _refuse_duplicates(name: str, items: tuple[Any, ...]) -> None:
+    """Each candidate once: a repeated value would train twice and count twice in effects."""
+    seen: dict[Any, int] = {}
+    for position, value in enumerate(items):
+        found = key(value)
+        if found in seen:
+            raise GridError(
+                f"grid axis {name!r} lists the value {display(value)} twice (positions "
+                f"{seen[found] + 1} and {position + 1}); give each candidate once, such as "
+                f"{name}=list(dict.fromkeys(values)) (use repeats=N to train a combination several times)"
+            )
+        seen[found] = position
 
 
 @attrs.frozen
@@ -137,4 +145,4 @@ class Space:
     def describe(self) -> str:
         """``lr (2) x act_in (3) = 6 combinations``: the shape of the grid in one line."""
         shape = " x ".join(f"{axis.name} ({len(axis)})" for axis in self.axes)
-        return f"{shape} = {self.size:,} combinations"
+        return f"{shape} = {self.size:,} combination{'' if self.size == 1 else 's'}"

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gridspec.result import Trial, TrialStatus
+from gridspec.values import display
 
 __all__ = ["SCORE_TAG", "hparam_domain", "require", "run_dir", "write_experiment", "write_session"]
 
@@ -40,12 +41,6 @@ def run_dir(root: str, number: int, size: int) -> str:
     return os.path.join(root, f"trial-{number:0{width}d}")
 
 
-def _short(value: Any) -> str:
-    if isinstance(value, type) or (callable(value) and hasattr(value, "__name__")):
-        return str(value.__name__)
-    return repr(value)
-
-
 def hparam_domain(values: Sequence[Any]) -> tuple[type, Callable[[Any], Any]]:
     """An axis' HParams type and the converter of its values to that type.
 
@@ -59,7 +54,7 @@ def hparam_domain(values: Sequence[Any]) -> tuple[type, Callable[[Any], Any]]:
         return kind, kind
     if kinds and kinds <= {int, float}:
         return float, float
-    return str, lambda v: v if isinstance(v, str) else _short(v)
+    return str, lambda v: v if isinstance(v, str) else display(v)
 
 
 def _experiment_metrics(hp: Any, objective: str) -> list[Any]:

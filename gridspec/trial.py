@@ -12,6 +12,7 @@ this module imports no Keras. Knows nothing of the strategy, the executor or the
 from __future__ import annotations
 
 import math
+import re
 import time
 import traceback as tb
 from collections.abc import Callable, Mapping, Sequence
@@ -73,7 +74,8 @@ def failed_trial(task: TrialTask, exc: BaseException, duration: float,
     """The one place a failure becomes a ``Trial``: type, message and traceback kept."""
     if isinstance(exc, KeyboardInterrupt):
         raise exc
-    message = str(exc).strip()
+    # In full (Keras puts the real cause on line 3), without Keras's bold/reset terminal codes.
+    message = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
     error = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return Trial(
         number=task.number,

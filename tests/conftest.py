@@ -21,10 +21,17 @@ def batches(seed: int, count: int, size: int = 8, features: int = 4):
         yield x, np.tanh(x[:, :1]).astype("float32")
 
 
-def run_cli(*args: str, cwd: Path | str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m gridspec`` the way a user would, with this checkout importable."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a user's shell, with this checkout importable."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), **extra}
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the CLI must quieten TensorFlow by itself
+    return env
+
+
+def run_cli(*args: str, cwd: Path | str | None = None, timeout: float = 300,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m gridspec`` the way a user would, with this checkout importable."""
+    env = {**cli_env(), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "gridspec", *args],
         cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=timeout,

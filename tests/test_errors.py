@@ -113,14 +113,14 @@ def train():
 @gs.grid(act=["relu"])
 def build(act): return model(act)
 ''', {"steps_per_epoch": 2}, gs.DataError,
-     ["data factory 'train' (train_data) yielded a ndarray", "batch 0", "(x, y)"]),
+     ["data factory 'train' (train_data) yielded an ndarray", "batch 0", "(x, y)"]),
     ("factory returns a number", '''
 @gs.train_data
 def train(): return 42
 @gs.grid(act=["relu"])
 def build(act): return model(act)
 ''', {"steps_per_epoch": 2}, gs.DataError,
-     ["data factory 'train' (train_data) returned a int", "tf.data.Dataset"]),
+     ["data factory 'train' (train_data) returned an int", "tf.data.Dataset"]),
     ("dtype changes", '''
 @gs.train_data
 def train():

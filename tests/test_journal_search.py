@@ -453,8 +453,7 @@ def test_cli_ctrl_c_records_the_trial_in_progress_and_says_how_to_resume(tmp_pat
     assert "interrupted: stopping after the trial in progress is recorded (Ctrl-C again to stop at once)" in run.stdout
     assert "Model 2 of 3... trial 2 {'units': 4} score" in run.stdout and "Model 3 of 3" not in run.stdout
     assert run.stderr == (
-        "interrupted: search interrupted after 2 of 3 trials; every finished trial is recorded in s.sqlite: "
-        "run the same search again to resume (gridspec run ... --storage s.sqlite)\n"
+        "interrupted: search stopped after 2 of 3 trials; every finished trial is recorded in s.sqlite\n"
         "resume with: gridspec run models_stop.py:build --steps-per-epoch 2 --storage s.sqlite --fuse 1\n"
     )
     assert sorted(load(tmp_path / "s.sqlite").latest) == [1, 2]
