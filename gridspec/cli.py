@@ -36,6 +36,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, such as 0.5 (got {text!r})")
+    return value
+
+
 def _gpu_list(text: str) -> list[int]:
     try:
         gpus = [int(part) for part in text.split(",") if part.strip()]
@@ -96,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", metavar="PATH", help="write the result as JSON")
     run.add_argument("--csv", metavar="PATH", help="write one row per trial as CSV")
     run.add_argument("--top", type=int, default=5, help="rows of the final leaderboard (default 5)")
+    run.add_argument("--no-live", action="store_true",
+                     help="print one plain line per trial even in a terminal (a pipe always gets them)")
     _add_insight_options(run, save=True)
     run.set_defaults(handler=cmd_run)
 
@@ -114,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--search", type=_positive_int, metavar="N",
                       help="which search of the file (default: the latest)")
     show.add_argument("--top", type=int, default=10, help="rows of the leaderboard (default 10)")
+    show.add_argument("--watch", action="store_true",
+                      help="follow a running search: refresh as trials are journaled, return when it ends")
+    show.add_argument("--interval", type=_positive_float, default=1.0, metavar="SECONDS",
+                      help="--watch: seconds between looks at the journal (default 1)")
     _add_insight_options(show, save=False)
     show.set_defaults(handler=cmd_show)
     return parser
@@ -177,8 +193,8 @@ def _load_grid(target: str) -> Any:
 
 # -- commands ----------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    from gridspec.display import make_display
     from gridspec.engine import search
-    from gridspec.progress import Printer
     from gridspec.registry import AUTO
 
     if args.fresh and not args.storage:
@@ -209,7 +225,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         storage=args.storage,
         resume=not args.fresh,
         max_failures=args.max_failures,
-        verbose=Printer(out),
+        verbose=make_display(out, live=False if args.no_live else None),  # search() closes it
         save_best=args.save_best,
         tensorboard_dir=args.tensorboard,
     )
@@ -312,7 +328,14 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     from gridspec.journal import load
 
     _check_plot_option(args)
-    stored = load(args.path, args.search)
+    if args.watch:
+        from gridspec.display import live_possible
+        from gridspec.display.watch import watch
+
+        stored = watch(args.path, out, args.search, None if args.top <= 0 else args.top, args.interval,
+                       live=live_possible(out))
+    else:
+        stored = load(args.path, args.search)
     out.write(stored.report(top=None if args.top <= 0 else args.top) + "\n")
     _write_insights(stored.result(), args, out)
     return 0

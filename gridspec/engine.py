@@ -26,7 +26,7 @@ from gridspec.executors import check_executor, make_executor
 from gridspec.fingerprint import search_fingerprint
 from gridspec.interrupt import StopRequest
 from gridspec.journal import Journal, open_journal
-from gridspec.progress import Event, Note, SearchFinished, SearchStarted, TrialFinished, TrialStarted, reporter
+from gridspec.progress import Event, Note, SearchFinished, SearchStarted, TrialFinished, TrialStarted
 from gridspec.registry import AUTO, scan
 from gridspec.result import SearchResult, Trial, TrialStatus, is_maximised
 from gridspec.strategies import STRATEGIES, Decision, Proposal, make_strategy
@@ -155,6 +155,8 @@ def search(
     runner = TrialRunner(grid, train_fn, val_fn, settings, callbacks=callbacks, distribute=distribute)
     options: dict[str, Any] = {"eta": eta, "min_epochs": min_epochs, "direction": goal} if strategy == "halving" else {}
     plan = make_strategy(strategy, size=size, epochs=epochs, max_trials=max_trials, seed=seed, **options)
+    from gridspec.display import reporter  # the displays live with the CLI: imported on use
+
     report = reporter(verbose)
     context = SearchContext(grid, {
         "epochs": epochs, "steps_per_epoch": steps_per_epoch, "validation_steps": validation_steps,
@@ -177,6 +179,10 @@ def search(
         executor_: Any = RayExecutor(runspec(), address=address, resources=trial_resources)
     else:
         executor_ = make_executor(executor, workers, gpus, runner, runspec)
+    if report is not None:  # a running trial's epochs (and batches, for a live view) reach it too
+        runner.progress, runner.progress_batches = report, bool(getattr(report, "wants_batches", False))
+        if hasattr(executor_, "progress"):  # worker processes send their epochs back
+            executor_.progress = report
     loop = _Loop(space, plan, executor_, report, journal, max_failures,
                  on_trial=best_file.offer if best_file is not None else None)
     stop = StopRequest(lambda: loop._emit(Note(
@@ -198,6 +204,7 @@ def search(
         interrupted, trials = True, loop.collected()
     finally:  # an exception on its way out (Ctrl-C twice, a user mistake): stop workers now
         executor_.shutdown(cancel=interrupted or sys.exc_info()[0] is not None)
+        getattr(report, "close", lambda: None)()  # a live display stops drawing on every path
         if journal is not None:
             journal.close()
         if best_file is not None:

@@ -107,6 +107,11 @@ class TrialRunner:
     probing each factory once, and checks that every axis is used by someone.
     """
 
+    # Who hears a running trial's progress (``gridspec.progress.EpochEnded``, and with
+    # ``progress_batches`` a throttled ``BatchEnded``): set by whoever asked for progress.
+    progress: Callable[[Any], None] | None = None
+    progress_batches = False
+
     def __init__(
         self,
         grid: GridFunction,
@@ -244,7 +249,7 @@ class TrialRunner:
                         initial_epoch=task.start_epoch,
                         steps_per_epoch=s.steps_per_epoch,
                         validation_data=val_data,
-                        callbacks=[*self.callbacks, *extra_callbacks],
+                        callbacks=[*self.callbacks, *extra_callbacks, *self._progress(task)],
                         verbose=s.keras_verbose,
                         shuffle=False,  # the order is ours: the same for every trial
                     )
@@ -262,6 +267,13 @@ class TrialRunner:
         finally:
             del model
             keras.backend.clear_session(free_memory=False)
+
+    def _progress(self, task: TrialTask) -> list[Any]:
+        if self.progress is None:
+            return []
+        from gridspec.keras_hooks import progress_callback
+
+        return [progress_callback(task.number, task.epochs, self.progress, self.progress_batches)]
 
     def run(self, task: TrialTask) -> Trial:
         """Train one combination; failures come back as a FAILED trial, user mistakes raise."""
