@@ -7,6 +7,7 @@ import io
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -280,3 +281,50 @@ def test_show_interval_must_be_positive():
     proc = run_cli("show", "x.sqlite", "--watch", "--interval", "0")
     assert proc.returncode == 2
     assert "must be a positive number of seconds, such as 0.5 (got '0')" in proc.stderr
+
+
+# -- learning curves in the plot ---------------------------------------------------------------
+@gs.grid(units=[1, 2, 3, 4])
+def four(units):
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(units), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    return model
+
+
+def png_size(path) -> tuple[int, int]:
+    with open(path, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG file"
+    return struct.unpack(">II", head[16:24])
+
+
+def _curve_panel(figure):
+    (panel,) = [ax for ax in figure.axes if ax.get_title(loc="left").startswith("Learning curves: ")]
+    return panel
+
+
+@pytest.mark.parametrize("strategy", ["grid", "halving"])
+def test_plot_draws_learning_curves_with_the_rungs_of_halving(tmp_path, strategy):
+    from gridspec.plot import draw
+
+    result = four.search(epochs=2, steps_per_epoch=2, strategy=strategy, eta=2)
+    panel = _curve_panel(draw(result))
+    title = panel.get_title(loc="left")
+    lines = [line for line in panel.get_lines() if line.get_label().startswith("#")]
+    assert len(lines) == 4  # one curve per trial (the best 8 at most)
+    by_trial = {int(line.get_label()[1:].split()[0]): list(line.get_ydata()) for line in lines}
+    for t in result.trials:
+        assert by_trial[t.number] == pytest.approx(t.history["loss"])  # the objective per epoch
+    dashed = [line for line in panel.get_lines() if line.get_linestyle() == "--"]
+    if strategy == "grid":
+        assert title == "Learning curves: loss per epoch of the best 4 trials (dots: best epoch)"
+        assert not dashed and {len(v) for v in by_trial.values()} == {2}
+    else:  # rung 1: four trials of 1 epoch; rung 2: the best two, to 2 epochs
+        assert title.endswith("dashed lines: where each of the 2 rungs ends")
+        assert [line.get_xdata()[0] for line in dashed] == [1.5]
+        assert sorted(len(v) for v in by_trial.values()) == [1, 1, 2, 2]
+    path = tmp_path / f"{strategy}.png"
+    width, height = png_size(result.plot(str(path)))
+    assert path.exists() and width >= 800 and height >= 600
