@@ -153,6 +153,7 @@ class TrialHooks:
             from gridspec import tb
 
             self.run_dir = tb.run_dir(settings.tensorboard_dir, task.number, space.size)
+            tb.start_session(self.run_dir, task.params, self.axes, settings.objective, self.started)
 
     def callbacks(self, repeat: int) -> list[Any]:
         """Callbacks for ``fit`` of one repeat: only the first repeat is saved and logged."""
@@ -172,7 +173,7 @@ class TrialHooks:
         if self.run_dir:
             from gridspec import tb
 
-            tb.write_session(self.run_dir, trial, self.axes, self.started)
+            tb.end_session(self.run_dir, trial)
         if self.keeper is not None and trial.status is TrialStatus.COMPLETE:
             path = staged_model_path(self.settings.save_dir, trial.number)
             try:

@@ -328,3 +328,92 @@ def test_plot_draws_learning_curves_with_the_rungs_of_halving(tmp_path, strategy
     path = tmp_path / f"{strategy}.png"
     width, height = png_size(result.plot(str(path)))
     assert path.exists() and width >= 800 and height >= 600
+
+
+# -- TensorBoard as a user sees it ---------------------------------------------------------------
+def _plugin_records(folder: str, plugin: str = "hparams") -> list:
+    import glob
+
+    from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    out = []
+    for path in sorted(glob.glob(os.path.join(folder, "events.out.tfevents.*"))):
+        for event in LegacyEventFileLoader(path).Load():
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == plugin:
+                    out.append(plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content))
+    return out
+
+
+def _scalars(folder: str, tag: str) -> dict[int, float]:
+    """step -> value of a scalar as TensorBoard reads it back."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
+
+    accumulator = EventAccumulator(folder)
+    accumulator.Reload()
+    return {e.step: float(tensor_util.make_ndarray(e.tensor_proto)) for e in accumulator.Tensors(tag)}
+
+
+def val_data():  # passed as val= (a @val_data here would change the other searches' objective)
+    x = np.random.default_rng(1).normal(size=(16, 4)).astype("float32")
+    return x, -np.tanh(x[:, :1])  # the opposite of training's target: val_loss rises as it learns
+
+
+@gs.grid(lr=[0.3, 0.001])
+def tb_grid(lr):
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(lr), loss="mse")
+    return model
+
+
+def _session_while_training(logs: str):
+    """A user callback that reads trial 1's TensorBoard run while trial 1 trains."""
+    import keras
+
+    seen: dict[str, list] = {}
+
+    class Look(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs_=None):
+            run = os.path.join(logs, "trial-0001")
+            if epoch == 0 and "start" not in seen and os.path.isdir(run):
+                records = _plugin_records(run)
+                seen["start"] = [r for r in records if r.HasField("session_start_info")]
+                seen["end"] = [r for r in records if r.HasField("session_end_info")]
+                seen["experiment"] = [r for r in records if r.HasField("experiment")]
+
+    return Look(), seen
+
+
+def test_tensorboard_runs_as_a_user_reads_them(tmp_path):
+    from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
+
+    logs = str(tmp_path / "logs")
+    look, seen = _session_while_training(logs)
+    result = tb_grid.search(epochs=4, steps_per_epoch=3, train=train, val=val_data, tensorboard_dir=logs,
+                            callbacks=[look])
+    # (4) a running trial is in the HParams dashboard: its session starts as the trial starts
+    assert len(seen["start"]) == 1 and seen["end"] == [] and len(seen["experiment"]) == 1
+    assert seen["start"][0].session_start_info.hparams["lr"].number_value == pytest.approx(0.3)
+    # (3) no empty "." run: the root holds only the trials' runs
+    multiplexer = EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(logs)
+    multiplexer.Reload()
+    assert "." not in multiplexer.Runs()
+    assert sorted(os.listdir(logs)) == ["trial-0001", "trial-0002"]
+    for t in result.trials:
+        run = os.path.join(logs, f"trial-{t.number:04d}")
+        (experiment,) = [r.experiment for r in _plugin_records(run) if r.HasField("experiment")]
+        # (2) the one metric column is the best-epoch score, named after the objective
+        assert [(m.name.tag, m.display_name) for m in experiment.metric_infos] == [("score", "val_loss (best epoch)")]
+        curve = _scalars(os.path.join(run, "validation"), "epoch_loss")  # Keras: steps 0, 1, 2, 3
+        assert sorted(curve) == [0, 1, 2, 3]
+        assert [curve[s] for s in range(4)] == pytest.approx(t.history["val_loss"], rel=1e-5)
+        # (1) the score sits on its curve: at the 0-based step of the best epoch, with its value
+        (score,) = _scalars(run, "score").items()
+        assert score == (t.best_epoch - 1, pytest.approx(t.score, rel=1e-6))
+        assert curve[score[0]] == pytest.approx(t.score, rel=1e-5)
+    assert any(t.best_epoch < t.epochs for t in result.trials), "the best epoch should not always be the last"
