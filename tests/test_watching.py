@@ -216,8 +216,8 @@ def test_the_live_panel_shows_the_rung_the_best_the_running_and_the_failures():
     text = _render(display)
     assert re.search(r"2/8 trials elapsed \S+ ETA", text)
     assert "rung 1 epoch: 2 of 6 trained" in text
-    assert "best so far trial 1 val_loss 0.3 (epoch 1/1) {'lr': 0.1}" in text
-    assert "running trial 3 epoch 1/1 loss 0.5 val_loss 0.75 {'lr': 0.3}" in text
+    assert "best so far trial 1 val_loss 0.3 (epoch 1/1) lr=0.1" in text
+    assert "running trial 3 epoch 1/1 loss 0.5 val_loss 0.75 lr=0.3" in text
     assert "running trial 2" not in text  # finished
     assert "failed trial 2: ValueError: boom" in text
     display(TrialStarted(1, 2, 1, {"lr": 0.1}, 3, start_epoch=1))  # promoted to the next rung

@@ -31,7 +31,7 @@ from gridspec.result import Trial, TrialStatus, better
 __all__ = ["LiveDisplay"]
 
 _BAR_WIDTH = 30
-_PARAMS_WIDTH = 60
+_PARAMS_WIDTH = 80
 
 
 @attrs.define
@@ -48,6 +48,10 @@ class _Running:
 
 def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _params(params: dict[str, Any]) -> str:
+    return _short(", ".join(f"{k}={v!r}" for k, v in params.items()), _PARAMS_WIDTH)
 
 
 def _number(value: float | None) -> str:
@@ -172,14 +176,14 @@ class LiveDisplay:
         head.add_row(ProgressBar(total=total, completed=done, width=_BAR_WIDTH),
                      Text(f"{done}/{total} trials"), Text(f"elapsed {format_duration(elapsed)}"), Text(eta))
         rows = Table.grid(padding=(0, 2))
-        rows.add_column(style="bold")
-        rows.add_column()
+        rows.add_column(style="bold", no_wrap=True, min_width=11)
+        rows.add_column(no_wrap=True, overflow="ellipsis")  # one line per row, cut at the edge
         if rung is not None:
             epochs, rung_done, size = rung
             rows.add_row("rung", f"{epochs} epoch{'s' if epochs != 1 else ''}: {rung_done} of {size} trained")
         if best is not None:
             rows.add_row("best so far", f"trial {best.number}  {search.objective} {best.score:.6g} "
-                         f"(epoch {best.best_epoch}/{best.epochs})  {_short(repr(best.params), _PARAMS_WIDTH)}")
+                         f"(epoch {best.best_epoch}/{best.epochs})  {_params(best.params)}")
         for r in sorted(running, key=lambda r: r.number):
             at = f"epoch {min(r.epoch + 1, r.epochs)}/{r.epochs}"
             if r.batch is not None:
@@ -187,7 +191,7 @@ class LiveDisplay:
             values = f"  loss {_number(r.loss)}" if r.loss is not None else ""
             if r.objective is not None and search.objective != "loss":
                 values += f"  {search.objective} {_number(r.objective)}"
-            rows.add_row("running", f"trial {r.number}  {at}{values}  {_short(repr(r.params), _PARAMS_WIDTH)}")
+            rows.add_row("running", f"trial {r.number}  {at}{values}  {_params(r.params)}")
         if failures:
             last = failures[-1]
             more = f" ({len(failures)} failed so far)" if len(failures) > 1 else ""
