@@ -115,7 +115,8 @@ def draw_curves(result: SearchResult, ax: Any) -> None:
     if curves:
         longest = max(len(c) for _, c in curves)
         ax.set_xticks(range(1, longest + 1) if longest <= 20 else ax.get_xticks())
-        ax.legend(fontsize=7, loc="best", ncols=2)
+        handles, labels = ax.get_legend_handles_labels()
+        ax.legend(handles[::-1], labels[::-1], fontsize=7, loc="best", ncols=2)  # the best first
     ax.grid(alpha=0.3)
 
 
