@@ -417,3 +417,19 @@ def test_tensorboard_runs_as_a_user_reads_them(tmp_path):
         assert score == (t.best_epoch - 1, pytest.approx(t.score, rel=1e-6))
         assert curve[score[0]] == pytest.approx(t.score, rel=1e-5)
     assert any(t.best_epoch < t.epochs for t in result.trials), "the best epoch should not always be the last"
+
+
+# -- layering ------------------------------------------------------------------------------------
+def _modules_after(code: str) -> list[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    probe = f"{code}\nimport sys\nprint(sorted(m for m in sys.modules if m.split('.')[0] in " \
+            f"('rich', 'keras', 'tensorflow') or m.startswith('gridspec.display')))"
+    proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return eval(proc.stdout)  # a list of module names
+
+
+def test_events_are_plain_data_and_the_displays_are_imported_only_when_used():
+    assert _modules_after("import gridspec.progress, gridspec.engine, gridspec.cli") == []
+    loaded = _modules_after("import gridspec.display, gridspec.display.live, gridspec.display.watch")
+    assert "gridspec.display" in loaded and not any(m.split(".")[0] in ("keras", "tensorflow") for m in loaded)

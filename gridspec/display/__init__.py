@@ -30,8 +30,10 @@ def live_possible(stream: TextIO) -> bool:
     from rich.console import Console
 
     console = Console(file=stream)
-    if console.is_jupyter:
-        return stream is sys.stdout
+    if console.is_jupyter:  # rich draws a live view in a notebook with ipywidgets
+        import importlib.util
+
+        return stream is sys.stdout and importlib.util.find_spec("ipywidgets") is not None
     return console.is_terminal and not console.is_dumb_terminal
 
 
