@@ -2,16 +2,16 @@
 
 A panel refreshed a few times a second, below the plain lines of the finished trials::
 
-    ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━   5/12 trials   elapsed 1m02s   ETA 1m27s
-    best so far   trial 4  val_loss 0.1234 (epoch 3/3)  {'lr': 0.01, 'units': 32}
-    running       trial 6  epoch 2/3  batch 13/50  loss 0.2841  val_loss 0.3011  {'lr': 0.1, ...}
-    failed        trial 3: ValueError: ...
+    ━━━━━━━━━━━━╸━━━━━━━━━━━━━━━━━  5/12 trials  elapsed 1m02s  ETA 1m27s
+    best so far  trial 4  val_loss 0.1234 (epoch 3/3)  lr=0.01, units=32
+    running      trial 6  epoch 2/3  batch 13/50  loss 0.2841  val_loss 0.3011  lr=0.1, units=8
+    failed       trial 3: ValueError: ...
 
 Each finished trial, failure and note is printed as its plain line above the panel (the
 lines of ``gridspec.display.lines``), and the panel is erased when the search ends, so the
 terminal is left with exactly what a pipe would have received. Drawn with ``rich``; events
-may arrive from the executor's threads (worker progress), so the state is guarded by a lock
-that is never held while ``rich`` draws.
+may arrive from the executor's threads (worker progress) and from the Ctrl-C handler, so
+the state is guarded by a re-entrant lock that is never held while ``rich`` draws.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class LiveDisplay:
         self.stream = stream or sys.stdout
         self.console = Console(file=self.stream, highlight=False, emoji=False)
         self.refresh_per_second = refresh_per_second
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered by a Ctrl-C note from the signal handler
         self._live: Any = None
         self._closed = False
         self.started: float | None = None
