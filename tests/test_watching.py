@@ -384,6 +384,8 @@ def _session_while_training(logs: str):
                 seen["start"] = [r for r in records if r.HasField("session_start_info")]
                 seen["end"] = [r for r in records if r.HasField("session_end_info")]
                 seen["experiment"] = [r for r in records if r.HasField("experiment")]
+            if epoch == 1 and "curve" not in seen:  # epoch 0's curve point is on disk already
+                seen["curve"] = _scalars(os.path.join(logs, "trial-0001", "validation"), "epoch_loss")
 
     return Look(), seen
 
@@ -398,6 +400,7 @@ def test_tensorboard_runs_as_a_user_reads_them(tmp_path):
     # (4) a running trial is in the HParams dashboard: its session starts as the trial starts
     assert len(seen["start"]) == 1 and seen["end"] == [] and len(seen["experiment"]) == 1
     assert seen["start"][0].session_start_info.hparams["lr"].number_value == pytest.approx(0.3)
+    assert list(seen["curve"]) == [0]  # the scalars of a running trial: flushed epoch by epoch
     # (3) no empty "." run: the root holds only the trials' runs
     multiplexer = EventMultiplexer()
     multiplexer.AddRunsFromDirectory(logs)
