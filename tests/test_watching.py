@@ -142,6 +142,25 @@ def test_a_pipe_and_no_live_get_only_the_plain_lines(slow_module):
     assert masked(terminal.replace("\r\n", "\n").splitlines()) == masked(piped.stdout.splitlines())
 
 
+def test_the_stream_decides_live_or_lines_whatever_the_environment_says(monkeypatch):
+    import pty
+
+    from gridspec.display import Printer, make_display
+    from gridspec.display.live import LiveDisplay
+
+    monkeypatch.setenv("FORCE_COLOR", "1")  # often set in CI: still no live view into a pipe
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("TERM", "xterm")
+    assert isinstance(make_display(io.StringIO()), Printer)
+    master, slave = pty.openpty()
+    with os.fdopen(slave, "w") as terminal:
+        assert isinstance(make_display(terminal), LiveDisplay)
+        assert isinstance(make_display(terminal, live=False), Printer)  # --no-live
+        monkeypatch.setenv("TERM", "dumb")
+        assert isinstance(make_display(terminal), Printer)
+    os.close(master)
+
+
 # -- the events a live view is drawn from --------------------------------------------------
 @gs.train_data
 def train():
@@ -205,7 +224,14 @@ def _trial(number, score, status=TrialStatus.COMPLETE, epochs=1, **params):
 def test_the_live_panel_shows_the_rung_the_best_the_running_and_the_failures():
     from gridspec.display.live import LiveDisplay
 
-    display = LiveDisplay(io.StringIO())  # not a terminal: the panel is only rendered here
+    display = LiveDisplay(io.StringIO())  # the panel is drawn into the buffer, and read below
+    try:
+        _feed_and_check(display)
+    finally:
+        display.close()
+
+
+def _feed_and_check(display) -> None:
     display(SearchStarted(8, 6, "val_loss", "min", "halving", "lr (6)"))
     for n in (1, 2, 3):
         display(TrialStarted(n, 6, n, {"lr": n / 10}, 1))

@@ -16,6 +16,7 @@ the plain data of ``gridspec.progress``.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -26,15 +27,20 @@ __all__ = ["Printer", "format_duration", "format_event", "live_possible", "make_
 
 
 def live_possible(stream: TextIO) -> bool:
-    """Whether ``stream`` is somewhere a live view can be seen: a terminal, or a notebook."""
+    """Whether ``stream`` is somewhere a live view can be seen: a terminal (that is not
+    ``TERM=dumb``), or a notebook's output with ``ipywidgets``. Decided by the stream itself,
+    not by ``FORCE_COLOR`` and the like: a pipe always gets the plain lines."""
     from rich.console import Console
 
-    console = Console(file=stream)
-    if console.is_jupyter:  # rich draws a live view in a notebook with ipywidgets
+    if Console(file=stream).is_jupyter:  # rich draws a live view in a notebook with ipywidgets
         import importlib.util
 
         return stream is sys.stdout and importlib.util.find_spec("ipywidgets") is not None
-    return console.is_terminal and not console.is_dumb_terminal
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError, OSError):  # no isatty, or a closed stream
+        return False
+    return tty and os.environ.get("TERM", "").lower() not in ("dumb", "unknown")
 
 
 def make_display(stream: TextIO | None = None, live: bool | None = None) -> Any:

@@ -67,7 +67,11 @@ class LiveDisplay:
         from rich.console import Console
 
         self.stream = stream or sys.stdout
+        # a terminal, as ``live_possible`` decided: rich must not second-guess it from the
+        # environment (TTY_COMPATIBLE=0 and the like would leave a blank panel)
         self.console = Console(file=self.stream, highlight=False, emoji=False)
+        if not self.console.is_jupyter:
+            self.console = Console(file=self.stream, highlight=False, emoji=False, force_terminal=True)
         self.refresh_per_second = refresh_per_second
         self._lock = threading.RLock()  # re-entered by a Ctrl-C note from the signal handler
         self._live: Any = None
@@ -144,7 +148,8 @@ class LiveDisplay:
         if self._live is not None:
             return
         self._live = Live(get_renderable=self.render, console=self.console, transient=True,
-                          refresh_per_second=self.refresh_per_second, redirect_stdout=True,
+                          refresh_per_second=self.refresh_per_second,
+                          redirect_stdout=self.stream is sys.stdout,  # user prints go above the panel
                           redirect_stderr=False)
         self._live.start()
 

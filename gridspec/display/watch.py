@@ -96,7 +96,8 @@ class _Screen:
             from rich.console import Console
             from rich.live import Live
 
-            self.live = Live(console=Console(file=out, highlight=False), auto_refresh=False, transient=True,
+            self.live = Live(console=Console(file=out, highlight=False, force_terminal=True), auto_refresh=False,
+                             transient=True,
                              redirect_stdout=False, redirect_stderr=False)
             self.live.start()
 
