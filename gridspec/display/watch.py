@@ -152,7 +152,7 @@ def watch(path: str, out: TextIO, search: int | None = None, top: int | None = 1
             if search is not None and stored.id != stored.searches:
                 return stored  # an earlier search of the file: finished by definition
             signature = _signature(stored)
-            if signature != seen:
+            if signature != seen or screen.live is not None:  # a panel redraws its clock too
                 seen = signature
                 screen.show(stored, started)
             if not writing:
