@@ -59,8 +59,9 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run_in_terminal(*args: str, timeout: float = 300) -> tuple[int, str]:
-    """``python -m gridspec ARGS`` with standard output in a pseudo-terminal (120x40)."""
+def run_in_terminal(*args: str, timeout: float = 300, interrupt_after: bytes | None = None) -> tuple[int, str]:
+    """``python -m gridspec ARGS`` with standard output in a pseudo-terminal (120x40);
+    Ctrl-C (SIGINT) once ``interrupt_after`` has been printed."""
     import fcntl
     import pty
     import struct
@@ -81,6 +82,9 @@ def run_in_terminal(*args: str, timeout: float = 300) -> tuple[int, str]:
         if not data:
             break
         chunks.append(data)
+        if interrupt_after is not None and interrupt_after in b"".join(chunks):
+            proc.send_signal(signal.SIGINT)
+            interrupt_after = None
     os.close(master)
     return proc.wait(timeout=30), b"".join(chunks).decode(errors="replace")
 
@@ -125,6 +129,19 @@ def test_live_display_in_a_terminal_shows_progress_and_leaves_the_plain_output(s
     assert "\x1b[" in terminal
     # at the end: exactly the plain lines a pipe gets (durations aside), the panel erased
     assert masked(final_screen(terminal)) == masked(piped.stdout.splitlines())
+    assert "Traceback" not in terminal
+
+
+def test_ctrl_c_in_a_terminal_erases_the_panel_and_restores_the_cursor(slow_module, tmp_path):
+    storage = str(tmp_path / "s.sqlite")
+    code, terminal = run_in_terminal("run", f"{slow_module}:build", "--epochs", "2", "--steps-per-epoch", "3",
+                                     "--storage", storage, interrupt_after=b"running")
+    assert code == 130
+    assert terminal.count("\x1b[?25l") == 1 and terminal.rindex("\x1b[?25h") > terminal.index("\x1b[?25l")
+    screen = final_screen(terminal)
+    assert not any("elapsed" in line or line.startswith("running") for line in screen)  # the panel is gone
+    assert "interrupted: stopping after the trial in progress is recorded (Ctrl-C again to stop at once)" in screen
+    assert any(line.startswith("search interrupted after 1 of 2 trials") for line in screen)
     assert "Traceback" not in terminal
 
 
