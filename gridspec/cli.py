@@ -39,6 +39,16 @@ __all__ = ["main"]
 PLAN_LIMIT = 100
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, such as 0.5 (got {text!r})")
+    return value
+
+
 def _fuse_choice(text: str) -> int | str:
     if text == "auto":
         return text
@@ -134,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--top", metavar="N", type=int, default=5, help="rows of the final leaderboard (default 5; 0 for all)")
     output.add_argument("--json", metavar="PATH", help="write the result as JSON")
     output.add_argument("--csv", metavar="PATH", help="write one row per trial as CSV")
+    output.add_argument("--no-live", action="store_true",
+                        help="print one plain line per trial even in a terminal (a pipe always gets them)")
     _add_insight_options(output, save=True)
     run.set_defaults(handler=cmd_run)
 
@@ -153,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="which search of the file (default: the latest)")
     show.add_argument("--top", metavar="N", type=int, default=10, help="rows of the leaderboard (default 10; 0 for all)")
     show.add_argument("--errors", action="store_true", help="print every failed trial's error in full")
+    show.add_argument("--watch", action="store_true",
+                      help="follow a running search: refresh as trials are journaled, return when it ends")
+    show.add_argument("--interval", type=_positive_float, default=1.0, metavar="SECONDS",
+                      help="--watch: seconds between looks at the journal (default 1)")
     _add_insight_options(show, save=False)
     show.set_defaults(handler=cmd_show)
     return parser
@@ -269,7 +285,7 @@ def _load_grid(target: str) -> Any:
 # -- commands ----------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from gridspec.engine import search
-    from gridspec.progress import Printer
+    from gridspec.display import make_display
     from gridspec.registry import AUTO
 
     if args.fresh and not args.storage:
@@ -310,7 +326,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
             storage=args.storage,
             resume=not args.fresh,
             max_failures=args.max_failures,
-            verbose=Printer(out),
+            verbose=make_display(out, live=False if args.no_live else None),  # search() closes it
             save_best=args.save_best,
             tensorboard_dir=args.tensorboard,
         )
@@ -468,7 +484,13 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     from gridspec.journal import load
 
     _check_plot_option(args)
-    stored = load(args.path, args.search)
+    if args.watch:
+        from gridspec.display import live_possible
+        from gridspec.display.watch import watch
+
+        stored = watch(args.path, out, args.search, _top(args.top), args.interval, live=live_possible(out))
+    else:
+        stored = load(args.path, args.search)
     out.write(stored.report(top=_top(args.top)) + "\n")
     if args.errors:
         failed = stored.result().failed
@@ -531,6 +553,16 @@ class _Output(io.TextIOBase):
                 self.stream.flush()
             except BrokenPipeError:
                 self._silence()
+
+    def isatty(self) -> bool:  # the live display asks: a terminal behind the wrapper counts
+        return not self.broken and self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.stream, "encoding", None) or "utf-8"
 
     def _silence(self) -> None:
         self.broken = True

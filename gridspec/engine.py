@@ -37,7 +37,7 @@ from gridspec.fingerprint import search_fingerprint
 from gridspec.interrupt import StopRequest
 from gridspec.journal import Journal, open_journal
 from gridspec.objective import Objective
-from gridspec.progress import Event, Note, SearchFinished, SearchStarted, TrialFinished, TrialStarted, reporter
+from gridspec.progress import Event, Note, SearchFinished, SearchStarted, TrialFinished, TrialStarted
 from gridspec.registry import module_of, scan
 from gridspec.result import SearchResult, Trial, TrialStatus
 from gridspec.runspec import RunSpec
@@ -164,6 +164,8 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
     plan = _plan(grid, settings)
     s = plan.settings
     space = grid.space
+    from gridspec.display import reporter  # the displays live with the CLI: imported on use
+
     report = reporter(s.verbose)
     runner = TrialRunner(grid, s.train, s.val, plan.trial_settings, callbacks=s.callbacks,
                          distribute=s.distribute,
@@ -179,6 +181,8 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
     interrupted = False
     try:
         with contextlib.ExitStack() as stack:  # phase 4: whatever is opened is closed
+            if report is not None and callable(getattr(report, "close", None)):
+                stack.callback(getattr(report, "close"))  # a live display stops drawing on every path
             checkpoint_dir = _checkpoint_dir(s.storage) if s.continues else None
             if checkpoint_dir is not None:
                 stack.push(lambda *exc: _drop_checkpoints(checkpoint_dir, journal, stop, interrupted))
@@ -190,6 +194,9 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
             runner.settings = run_settings
             runspec = attrs.evolve(plan.runspec, settings=run_settings) if plan.runspec is not None else None
             executor = make_executor(s, runner, runspec)
+            if report is not None:  # a running trial's epochs (and batches, for a live view) reach it too
+                runner.progress, runner.progress_batches = report, bool(getattr(report, "wants_batches", False))
+                executor.progress = report  # worker processes send their epochs back
             stack.push(lambda et, ev, tb: executor.shutdown(cancel=interrupted or et is not None))
             journal = _open_storage(plan) if s.storage is not None else None
             if journal is not None:

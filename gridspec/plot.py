@@ -1,6 +1,10 @@
-"""``SearchResult.plot``: one PNG with the leaderboard and a panel per axis.
+"""``SearchResult.plot``: one PNG with the leaderboard, learning curves and a panel per axis.
 
-The top chart ranks the best trials by score (the best one highlighted); below it, one
+The top chart ranks the best trials by score (the best one highlighted); below it the
+learning curves: the objective per epoch of the best trials, each trial's best epoch marked,
+and for halving-type searches (trials of several lengths) a dashed line where each rung
+ends, so a promoted trial's curve is seen crossing the rungs and a pruned one stopping at
+its rung (see ``draw_curves``); below them, one
 panel per axis with several values shows every COMPLETE trial's score for each value (a
 dot per trial), each value's mean (a bar) and best, with the axis' spread in its title —
 the picture form of ``effects()``. Uses matplotlib's object API with the Agg canvas (no
@@ -18,7 +22,10 @@ from gridspec.effects import effects
 from gridspec.result import SearchResult, TrialStatus
 from gridspec.values import display, key
 
-__all__ = ["plot"]
+__all__ = ["CURVES", "draw", "draw_curves", "plot"]
+
+CURVES = 8  # learning curves drawn: the best trials'
+
 
 _BEST = "#d62728"
 _OTHER = "#1f77b4"
@@ -46,13 +53,73 @@ def _label(number: int, params: dict[str, Any]) -> str:
 
 def plot(result: SearchResult, path: str | os.PathLike[str], top: int = 15, dpi: int = 100) -> str:
     """Draw ``result`` into the PNG file ``path`` and return the path."""
-    Figure, FigureCanvasAgg = _matplotlib()
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         from gridspec.errors import GridSpecError
 
         raise GridSpecError(f"cannot write the plot to {path!r}: the folder {folder} does not exist")
+    draw(result, top, dpi).savefig(path, format="png")
+    return path
+
+
+def _curves(result: SearchResult) -> list[tuple[Any, list[float]]]:
+    """The best trials (COMPLETE first, then PRUNED) with their objective per epoch."""
+    out = []
+    for t in result.ranked():
+        curve = [float(v) for v in t.history.get(result.objective, [])]
+        if curve:
+            out.append((t, curve))
+    return out[:CURVES]
+
+
+def rung_ends(result: SearchResult) -> list[int]:
+    """Epochs at which a rung ended: the lengths of trials below the longest, in a search
+    that pruned trials (halving-type); none for a grid, even with early-stopped trials."""
+    if not result.pruned:
+        return []
+    lengths = sorted({t.epochs for t in result.trials if t.ok and t.epochs})
+    return lengths[:-1]
+
+
+def draw_curves(result: SearchResult, ax: Any) -> None:
+    """The learning-curve panel: ``result.objective`` per epoch of the best trials."""
+    curves = _curves(result)
+    ends = rung_ends(result)
+    for rank, (t, curve) in enumerate(reversed(curves)):  # the best drawn last, on top
+        best = rank == len(curves) - 1
+        pruned = t.status is TrialStatus.PRUNED
+        epochs = list(range(1, len(curve) + 1))
+        ax.plot(epochs, curve, color=_BEST if best else _OTHER, alpha=1.0 if best else 0.55,
+                linewidth=2.2 if best else 1.1, linestyle=":" if pruned else "-", marker="." if len(curve) < 30 else None,
+                label=f"#{t.number}" + (" (pruned)" if pruned else "") + (" best" if best else ""))
+        if t.best_epoch:
+            ax.scatter([t.best_epoch], [curve[t.best_epoch - 1]], color=_BEST if best else _OTHER, s=30, zorder=4,
+                       edgecolor="black", linewidth=0.5)
+    for i, end in enumerate(ends):
+        ax.axvline(end + 0.5, color=_MEAN, linestyle="--", linewidth=1)
+        ax.annotate(f"rung {i + 1} ends", (end + 0.5, 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(3, -12), textcoords="offset points", fontsize=8, color=_MEAN)
+    if not curves:
+        ax.text(0.5, 0.5, "no curve: no trial completed", ha="center", va="center", transform=ax.transAxes)
+    what = f"the best {len(curves)} trial{'s' if len(curves) != 1 else ''}"
+    rungs = f"; dashed lines: where each of the {len(ends) + 1} rungs ends" if ends else ""
+    ax.set_title(f"Learning curves: {result.objective} per epoch of {what} (dots: best epoch){rungs}",
+                 loc="left", fontsize=11)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(result.objective, fontsize=9)
+    if curves:
+        longest = max(len(c) for _, c in curves)
+        ax.set_xticks(range(1, longest + 1) if longest <= 20 else ax.get_xticks())
+        handles, labels = ax.get_legend_handles_labels()
+        ax.legend(handles[::-1], labels[::-1], fontsize=7, loc="best", ncols=2)  # the best first
+    ax.grid(alpha=0.3)
+
+
+def draw(result: SearchResult, top: int = 15, dpi: int = 100) -> Any:
+    """The figure ``plot`` saves (a matplotlib ``Figure``, Agg canvas): the leaderboard,
+    the learning curves and one panel per axis."""
+    Figure, FigureCanvasAgg = _matplotlib()
     lower = result.direction == "min"
     better_word = "lower is better" if lower else "higher is better"
     ranked = [t for t in result.ranked() if t.status is TrialStatus.COMPLETE]
@@ -61,12 +128,15 @@ def plot(result: SearchResult, path: str | os.PathLike[str], top: int = 15, dpi:
     columns = min(3, max(1, len(axes_effects)))
     panel_rows = math.ceil(len(axes_effects) / columns) if axes_effects else 0
     board_height = 1.4 + 0.3 * max(1, len(shown))
-    figure = Figure(figsize=(11, board_height + 3.2 * panel_rows), dpi=dpi, layout="constrained")
+    curves_height = 3.6
+    figure = Figure(figsize=(11, board_height + curves_height + 3.2 * panel_rows), dpi=dpi, layout="constrained")
     FigureCanvasAgg(figure)
     if panel_rows:
-        top_figure, panels_figure = figure.subfigures(2, 1, height_ratios=[board_height, 3.2 * panel_rows])
+        top_figure, curves_figure, panels_figure = figure.subfigures(
+            3, 1, height_ratios=[board_height, curves_height, 3.2 * panel_rows])
     else:
-        top_figure, panels_figure = figure, None
+        (top_figure, curves_figure), panels_figure = figure.subfigures(2, 1, height_ratios=[board_height, curves_height]), None
+    draw_curves(result, curves_figure.add_subplot())
     varying = {e.axis for e in axes_effects} or set(result.axes)
     board = top_figure.add_subplot()
     counts = f"{len(result.completed)} completed, {len(result.failed)} failed"
@@ -125,5 +195,4 @@ def plot(result: SearchResult, path: str | os.PathLike[str], top: int = 15, dpi:
     if panels_figure is not None:
         panels_figure.suptitle("Score per value of each axis: dots are trials, bars are means, "
                                "red is the best mean, the star the best trial", fontsize=10)
-    figure.savefig(path, format="png")
-    return path
+    return figure

@@ -1,22 +1,30 @@
-"""Progress events of a search and their one-line text form.
+"""Progress events of a search: plain data the engine (and the trial runner) emits.
 
-The engine emits events; whoever asked for progress decides what to do with them. The CLI
-prints the lines; ``search(verbose=1)`` prints them too, on request; the default is silence.
-The lines read the same in a terminal and a log file: no colours, no carriage returns.
+The engine emits events; whoever asked for progress decides what to do with them. The
+displays (plain lines, the live terminal view) live with the command line, in
+``gridspec.display``; this module knows none of them and imports nothing above the records.
+
+- ``SearchStarted``, ``TrialStarted``, ``TrialFinished``, ``Note``, ``SearchFinished``: the
+  search loop's events, in the search process.
+- ``EpochEnded`` and ``BatchEnded``: a running trial's training progress, sent by a Keras
+  callback that the trial runner adds when progress is asked for (``BatchEnded`` is
+  throttled, and only sent to displays that ask for it). From worker processes they travel
+  back to the search process with the trial's results (per epoch).
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Mapping
-from typing import Any, TextIO
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
-from gridspec.result import SearchResult, Trial, TrialStatus
-from gridspec.values import display_params
+from gridspec.result import SearchResult, Trial
 
-__all__ = ["Event", "Printer", "SearchFinished", "SearchStarted", "TrialFinished", "TrialStarted", "Note"]
+__all__ = [
+    "BatchEnded", "EpochEnded", "Event", "Note", "SearchFinished", "SearchStarted",
+    "TrialFinished", "TrialStarted",
+]
 
 
 @attrs.frozen
@@ -31,12 +39,33 @@ class SearchStarted:
 
 @attrs.frozen
 class TrialStarted:
-    position: int  # 1-based: "Model i of N"
+    position: int  # 1-based: "Model i of N" (within the rung for halving)
     total: int
     number: int
     params: Mapping[str, Any]
     epochs: int
     start_epoch: int = 0
+
+
+@attrs.frozen
+class EpochEnded:
+    """Trial ``number`` finished epoch ``epoch`` (1-based) of ``epochs``; ``logs`` are Keras's."""
+
+    number: int
+    epoch: int
+    epochs: int
+    logs: dict[str, float]
+
+
+@attrs.frozen
+class BatchEnded:
+    """Trial ``number`` is at batch ``batch`` (1-based) of ``steps`` (None: unknown) in ``epoch``."""
+
+    number: int
+    epoch: int
+    batch: int
+    steps: int | None
+    logs: dict[str, float]
 
 
 @attrs.frozen
@@ -59,70 +88,15 @@ class SearchFinished:
     result: SearchResult
 
 
-Event = SearchStarted | TrialStarted | TrialFinished | Note | SearchFinished
+Event = SearchStarted | TrialStarted | EpochEnded | BatchEnded | TrialFinished | Note | SearchFinished
+
+_MOVED = ("Printer", "format_event", "format_duration", "reporter")
 
 
-def _params(params: dict[str, Any]) -> str:
-    return display_params(params)
+def __getattr__(name: str) -> Any:
+    """The displays moved to ``gridspec.display``; old imports keep working, lazily."""
+    if name in _MOVED:
+        from gridspec import display
 
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-def format_event(event: Event) -> str | None:
-    """The text line for an event, or None for events that print nothing."""
-    if isinstance(event, SearchStarted):
-        what = f"{event.total} of {event.size:,}" if event.total != event.size else f"{event.total}"
-        noun = "combination" if event.total == event.size == 1 else "combinations"
-        better = "higher is better" if event.direction == "max" else "lower is better"
-        return (
-            f"Searching {what} {noun} ({event.strategy}): {event.description}; "
-            f"objective {event.objective} ({event.direction}: {better})"
-        )
-    if isinstance(event, TrialStarted):
-        return None  # the finished line carries everything; one line per trial
-    if isinstance(event, TrialFinished):
-        t = event.trial
-        head = f"Model {event.position} of {event.total}... trial {t.number} {_params(t.params)}"
-        if t.status is TrialStatus.FAILED:
-            body = f"FAILED: {' '.join((t.error or '').split())}"  # one line per trial
-        else:
-            body = f"score {t.score:.6g} (epoch {t.best_epoch}/{t.epochs})"
-            if t.status is TrialStatus.PRUNED:
-                body += " pruned"
-        eta = f", ETA {format_duration(event.eta)}" if event.eta is not None and event.position < event.total else ""
-        return f"{head} {body} in {format_duration(t.duration)}{eta}"
-    if isinstance(event, Note):
-        return event.text
-    if isinstance(event, SearchFinished):
-        return None
-    return None
-
-
-class Printer:
-    """Writes each event's line to a stream, flushed, so a log file follows live."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream
-
-    def __call__(self, event: Event) -> None:
-        line = format_event(event)
-        if line is not None:
-            stream = self.stream or sys.stdout
-            stream.write(line + "\n")
-            stream.flush()
-
-
-def reporter(verbose: int | bool | Callable[[Event], None] | None) -> Callable[[Event], None] | None:
-    """``verbose`` as given to ``search()``: 0 silent, 1 progress lines, or a callable."""
-    if callable(verbose):
-        return verbose
-    return Printer() if verbose else None
+        return getattr(display, name)
+    raise AttributeError(f"module 'gridspec.progress' has no attribute {name!r}")

@@ -271,7 +271,8 @@ class SearchResult:
         return effects(self)
 
     def plot(self, path: str, top: int = 15) -> str:
-        """A PNG: the leaderboard and one panel per axis (needs ``gridspec[plot]``)."""
+        """A PNG: the leaderboard, learning curves of the best trials (halving's rungs
+        marked) and one panel per axis (needs ``gridspec[plot]``)."""
         from gridspec.plot import plot
 
         return plot(self, path, top=top)

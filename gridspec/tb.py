@@ -3,8 +3,10 @@
 Owns the layout under ``tensorboard_dir`` and the HParams records, written with
 TensorBoard's hparams plugin API (``tensorboard.plugins.hparams``)::
 
-    DIR/                     the experiment: axes (hparams) and metrics (hparams_config)
-    DIR/trial-0001/          the trial's session: its params, its score, its end status
+    DIR/                     nothing but the runs (no empty "." run in TensorBoard's lists)
+    DIR/trial-0001/          the trial's session: the experiment summary (axes and metric)
+                             and its params, written as it starts; its score and end status,
+                             written as it ends
     DIR/trial-0001/train     its training curves (Keras' TensorBoard callback)
     DIR/trial-0001/validation
 
@@ -22,7 +24,7 @@ from typing import Any
 from gridspec.result import Trial, TrialStatus
 from gridspec.values import display
 
-__all__ = ["SCORE_TAG", "hparam_domain", "require", "run_dir", "write_experiment", "write_session"]
+__all__ = ["SCORE_TAG", "end_session", "hparam_domain", "require", "run_dir", "start_session", "write_experiment"]
 
 SCORE_TAG = "score"  # the scalar holding each trial's score (its objective's best epoch)
 _HP_TYPES = (bool, int, float, str)
@@ -58,42 +60,68 @@ def hparam_domain(values: Sequence[Any]) -> tuple[type, Callable[[Any], Any]]:
 
 
 def _experiment_metrics(hp: Any, objective: str) -> list[Any]:
-    name = objective.removeprefix("val_")
-    validation = objective.startswith("val_")
-    return [
-        hp.Metric(SCORE_TAG, display_name=f"{objective} (best epoch)"),
-        hp.Metric(f"epoch_{name}", group="validation" if validation else "train", display_name=objective,
-                  dataset_type=hp.Metric.VALIDATION if validation else hp.Metric.TRAINING),
-    ]
+    """The one HParams metric: the score, the objective at each trial's best epoch.
+
+    Not the objective's last-epoch value (``epoch_val_loss``): a column of it beside the
+    score would sort trials by their final epoch, which is not what the search compares.
+    """
+    return [hp.Metric(SCORE_TAG, display_name=f"{objective} (best epoch)")]
 
 
-def write_experiment(root: str, axes: Mapping[str, Sequence[Any]], objective: str) -> None:
-    """The experiment summary at the root: every axis with its values, and the metrics."""
-    hp = require()
-    import tensorflow as tf
-
+def _experiment(hp: Any, axes: Mapping[str, Sequence[Any]], objective: str) -> None:
     hparams = []
     for name, values in axes.items():
         kind, convert = hparam_domain(values)
         hparams.append(hp.HParam(name, hp.Discrete(sorted({convert(v) for v in values}), dtype=kind)))
+    hp.hparams_config(hparams=hparams, metrics=_experiment_metrics(hp, objective))
+
+
+def write_experiment(root: str, axes: Mapping[str, Sequence[Any]], objective: str) -> None:
+    """Prepare ``root`` for the search's runs.
+
+    The experiment summary (every axis with its values, and the metric) is written into each
+    trial's run by ``start_session``, not into ``root`` itself: a summary at the root makes
+    TensorBoard list an empty run named "." first in every run list. The HParams dashboard
+    takes the summary from whichever run holds it (they are all the same).
+    """
+    require()
     os.makedirs(root, exist_ok=True)
-    writer = tf.summary.create_file_writer(root)
+
+
+def _values(params: Mapping[str, Any], axes: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+    values = {}
+    for name, value in params.items():
+        _, convert = hparam_domain(axes.get(name, (value,)))
+        values[name] = convert(value)
+    return values
+
+
+def start_session(path: str, params: Mapping[str, Any], axes: Mapping[str, Sequence[Any]], objective: str,
+                  started: float) -> None:
+    """As a trial starts: its HParams session (its params) and the experiment summary, so the
+    dashboard lists the trial while it trains (TensorBoard's status "Unknown" until it ends;
+    its reader keeps the first status a run records, so none is written before the real one)."""
+    hp = require()
+    import tensorflow as tf
+
+    writer = tf.summary.create_file_writer(path)
     with writer.as_default():
-        hp.hparams_config(hparams=hparams, metrics=_experiment_metrics(hp, objective))
+        _experiment(hp, axes, objective)
+        hp.hparams(_values(params, axes), trial_id=os.path.basename(path), start_time_secs=started)
     writer.close()
 
 
-def write_session(path: str, trial: Trial, axes: Mapping[str, Sequence[Any]], started: float) -> None:
-    """A trial's HParams session: its params, its score, and whether it completed."""
-    hp = require()
+def end_session(path: str, trial: Trial) -> None:
+    """As a trial ends: its score and its end status (Success, or Failure).
+
+    The score is logged at the step of its best epoch on the curves Keras writes, which
+    count epochs from 0 (``best_epoch`` counts from 1), so its dot sits on its curve.
+    """
+    require()
     import tensorflow as tf
     from tensorboard.plugins.hparams import api_pb2
     from tensorboard.plugins.hparams import summary as hp_summary
 
-    values = {}
-    for name, value in trial.params.items():
-        _, convert = hparam_domain(axes.get(name, (value,)))
-        values[name] = convert(value)
     status = {
         TrialStatus.COMPLETE: api_pb2.STATUS_SUCCESS,
         TrialStatus.PRUNED: api_pb2.STATUS_SUCCESS,
@@ -101,9 +129,8 @@ def write_session(path: str, trial: Trial, axes: Mapping[str, Sequence[Any]], st
     }[trial.status]
     writer = tf.summary.create_file_writer(path)
     with writer.as_default():
-        hp.hparams(values, trial_id=os.path.basename(path), start_time_secs=started)
         if trial.score is not None:
-            tf.summary.scalar(SCORE_TAG, trial.score, step=trial.best_epoch or 0)
+            tf.summary.scalar(SCORE_TAG, trial.score, step=max(0, (trial.best_epoch or 1) - 1))
         end = hp_summary.session_end_pb(status)
         tf.summary.experimental.write_raw_pb(end.SerializeToString(), step=0)
     writer.close()

@@ -121,6 +121,11 @@ class TrialRunner:
     the search's data (``Sources``, each factory probed once) and its trainer.
     """
 
+    # Where a running trial's progress goes (``EpochEnded``/``BatchEnded`` events): set by
+    # the engine, or by a worker process that forwards them to the search's process.
+    progress: Callable[[Any], None] | None = None
+    progress_batches = False
+
     def __init__(
         self,
         grid: GridFunction,
@@ -196,7 +201,7 @@ class TrialRunner:
                 if not active:
                     break
                 fits = [Fit(r.task, s.seed + repeat, repeat,
-                            tuple(r.hooks.callbacks(repeat)) if r.hooks is not None else ())
+                            (*(r.hooks.callbacks(repeat) if r.hooks is not None else ()), *self._progress(r.task)))
                         for r in active]
                 for run, fitted in zip(active, self.trainer.fit_all(fits)):
                     self._take(run, fitted)
@@ -212,6 +217,13 @@ class TrialRunner:
             for run in runs:
                 if run.hooks is not None:
                     run.hooks.release()
+
+    def _progress(self, task: TrialTask) -> list[Any]:
+        if self.progress is None:
+            return []
+        from gridspec.training.hooks import progress_callback
+
+        return [progress_callback(task.number, task.epochs, self.progress, self.progress_batches)]
 
     def _start(self, task: TrialTask) -> _Run:
         s = self.settings

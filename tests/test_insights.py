@@ -234,7 +234,9 @@ def test_tensorboard_writes_the_hparams_experiment_and_one_run_per_trial(tmp_pat
     result = half_broken.search(**SEARCH, tensorboard_dir=logs)
     assert [t.status for t in result.trials] == [TrialStatus.COMPLETE, TrialStatus.FAILED]
 
-    (experiment,) = [r.experiment for r in _hparams_records(logs) if r.HasField("experiment")]
+    assert not glob.glob(os.path.join(logs, "events.out.tfevents.*"))  # no empty "." run
+    (experiment,) = [r.experiment for r in _hparams_records(os.path.join(logs, "trial-0001"))
+                     if r.HasField("experiment")]
     assert [h.name for h in experiment.hparam_infos] == ["lr", "act"]
     act = next(h for h in experiment.hparam_infos if h.name == "act")
     assert sorted(v.string_value for v in act.domain_discrete.values) == ["no_such_activation", "tanh"]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from typing import Any
 
 from gridspec.result import Trial
 from gridspec.trial import TrialTask
@@ -17,6 +18,9 @@ class Executor:
     together (a fused group is one unit of work); by default they run one by one."""
 
     capacity: int = 1  # groups that may be in flight at once
+    # Where progress events from trials running elsewhere go (worker processes forward a
+    # running trial's epochs); in-process trials report to the runner's ``progress`` directly.
+    progress: Callable[[Any], None] | None = None
 
     def submit(self, task: TrialTask) -> Future[Trial]:
         return self.submit_many([task])[0]

@@ -107,6 +107,7 @@ def _worker_main(conn: Any, spec: RunSpec, env: dict[str, str]) -> None:
         conn.send(("init_error", _portable(exc)))
         return
     conn.send(("ready", os.getpid(), {k: os.environ.get(k) for k in env}))
+    runner.progress = lambda event: conn.send(("progress", event))  # per epoch, to the parent
     while True:
         try:
             task = conn.recv()
@@ -235,6 +236,7 @@ class ProcessExecutor(Executor):
         self._live: set[_Worker] = set()
         self.info: list[dict[str, Any]] = []  # one entry per started worker: pid, env
         self.dispatch: list[float] = []  # per trial: send-to-result seconds minus the trial's own
+        self.progress: Any = None  # who hears the workers' EpochEnded events (called from slot threads)
         self._envs = [worker_environment(i, workers, self.gpus) for i in range(workers)]
         self._threads = [
             threading.Thread(target=self._slot, args=(i,), daemon=True, name=f"gridspec-slot-{i}")
@@ -311,6 +313,9 @@ class ProcessExecutor(Executor):
         try:
             worker.conn.send(tasks)
             message = worker.conn.recv()
+            while message[0] == "progress":  # a running trial's epochs, then its outcome
+                self._forward(message[1])
+                message = worker.conn.recv()
         except (EOFError, OSError):
             worker.process.join(timeout=5)
             if self._closed:
@@ -337,6 +342,13 @@ class ProcessExecutor(Executor):
         self.dispatch.append((time.perf_counter() - started - own) / len(tasks))
         settle(futures, outcomes)
         return kind
+
+    def _forward(self, event: Any) -> None:
+        if self.progress is not None:
+            try:
+                self.progress(event)
+            except Exception:  # noqa: BLE001 - a failing display must not lose the trial
+                pass
 
     def shutdown(self, cancel: bool = False) -> None:
         """Stop the workers: after their current trial, or at once with ``cancel=True``."""

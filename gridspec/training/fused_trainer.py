@@ -92,6 +92,9 @@ class FusedTrainer:
             callbacks = self._callbacks(fit)
             if callbacks is None:
                 return [self._alone(f) for f in fits]
+            # As between two trials alone: names (metrics' too, so history keys) start afresh,
+            # and the model is built from the seed's random state.
+            keras.backend.clear_session(free_memory=False)
             keras.utils.set_random_seed(fit.seed)
             try:
                 model = build_model(runner.grid, fit.task.params)

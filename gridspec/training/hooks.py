@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -25,7 +26,7 @@ from gridspec.artifacts import make_staging, staged_model_path
 from gridspec.errors import GridSpecError
 from gridspec.result import Trial, TrialStatus, better
 
-__all__ = ["BestEpochWeights", "ModelGrabber", "TrialHooks"]
+__all__ = ["BatchProgress", "BestEpochWeights", "EpochProgress", "ModelGrabber", "TrialHooks", "progress_callback"]
 
 
 class BestEpochWeights(keras.callbacks.Callback):
@@ -66,6 +67,74 @@ class BestEpochWeights(keras.callbacks.Callback):
         self.set_model(None)
 
 
+def _floats(logs: dict[str, Any] | None) -> dict[str, float]:
+    out = {}
+    for key, value in (logs or {}).items():
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """Sends an ``EpochEnded`` event as each epoch of trial ``number`` ends.
+
+    Epoch hooks only, so Keras keeps dispatching batches asynchronously. A display that
+    fails must not fail the trial: a sending error is dropped.
+    """
+
+    def __init__(self, number: int, epochs: int, send: Callable[[Any], None]) -> None:
+        super().__init__()
+        self.number = number
+        self.epochs = epochs
+        self.send = send
+        self.epoch = 1  # 1-based, the epoch in progress
+
+    def _send(self, event: Any) -> None:
+        try:
+            self.send(event)
+        except Exception:  # noqa: BLE001 - progress is a courtesy; the trial goes on
+            pass
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch = epoch + 1
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        from gridspec.progress import EpochEnded
+
+        self._send(EpochEnded(self.number, epoch + 1, self.epochs, _floats(logs)))
+
+
+class BatchProgress(EpochProgress):
+    """``EpochProgress`` plus a ``BatchEnded`` event at most every ``interval`` seconds.
+
+    A batch hook makes Keras wait for each batch's logs, so it is added only for a display
+    that shows batches (the live one), never for plain lines or worker processes.
+    """
+
+    interval = 0.25
+
+    def __init__(self, number: int, epochs: int, send: Callable[[Any], None]) -> None:
+        super().__init__(number, epochs, send)
+        self._last = 0.0
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        from gridspec.progress import BatchEnded
+
+        steps = self.params.get("steps") if self.params else None
+        self._send(BatchEnded(self.number, self.epoch, batch + 1, steps, _floats(logs)))
+
+
+def progress_callback(number: int, epochs: int, send: Callable[[Any], None], batches: bool) -> EpochProgress:
+    """The callback a trial runner adds to ``fit`` when progress is asked for."""
+    return (BatchProgress if batches else EpochProgress)(number, epochs, send)
+
+
 class ModelGrabber(keras.callbacks.Callback):
     """Holds on to the model ``fit`` trained, for ``refit`` to return it."""
 
@@ -84,6 +153,7 @@ class TrialHooks:
             from gridspec import tb
 
             self.run_dir = tb.run_dir(settings.tensorboard_dir, task.number, space.size)
+            tb.start_session(self.run_dir, task.params, self.axes, settings.objective, self.started)
 
     def callbacks(self, repeat: int) -> list[Any]:
         """Callbacks for ``fit`` of one repeat: only the first repeat is saved and logged."""
@@ -103,7 +173,7 @@ class TrialHooks:
         if self.run_dir:
             from gridspec import tb
 
-            tb.write_session(self.run_dir, trial, self.axes, self.started)
+            tb.end_session(self.run_dir, trial)
         if self.keeper is not None and trial.status is TrialStatus.COMPLETE:
             path = staged_model_path(self.settings.save_dir, trial.number)
             try:
