@@ -134,14 +134,18 @@ def test_live_display_in_a_terminal_shows_progress_and_leaves_the_plain_output(s
 
 def test_ctrl_c_in_a_terminal_erases_the_panel_and_restores_the_cursor(slow_module, tmp_path):
     storage = str(tmp_path / "s.sqlite")
+    # --fuse 1: Ctrl-C stops after the trial in progress (with fused trials, the group in
+    # progress: here both trials, so the search would simply finish)
     code, terminal = run_in_terminal("run", f"{slow_module}:build", "--epochs", "2", "--steps-per-epoch", "3",
-                                     "--storage", storage, interrupt_after=b"running")
+                                     "--storage", storage, "--fuse", "1", interrupt_after=b"running")
     assert code == 130
     assert terminal.count("\x1b[?25l") == 1 and terminal.rindex("\x1b[?25h") > terminal.index("\x1b[?25l")
     screen = final_screen(terminal)
-    assert not any("elapsed" in line or line.startswith("running") for line in screen)  # the panel is gone
-    assert "interrupted: stopping after the trial in progress is recorded (Ctrl-C again to stop at once)" in screen
-    assert any(line.startswith("search interrupted after 1 of 2 trials") for line in screen)
+    assert not any("elapsed" in line or line.startswith("running") for line in screen), screen  # the panel is gone
+    assert "interrupted: stopping after the trial in progress is recorded (Ctrl-C again to stop at once)" in screen, screen
+    # what finished is reported on standard output (the "search stopped" note goes to stderr)
+    assert any(line.startswith("1 trials (1 complete, 0 failed)") for line in screen), screen
+    assert any(line.startswith("rank  trial") for line in screen), screen
     assert "Traceback" not in terminal
 
 
@@ -202,7 +206,7 @@ def test_a_running_trial_reports_each_epoch_and_its_batches_when_asked():
         def __call__(self, event):
             events.append(event)
 
-    small.search(epochs=2, steps_per_epoch=3, verbose=Wants())
+    small.search(epochs=2, steps_per_epoch=3, verbose=Wants(), fuse=1)
     epochs = [(e.number, e.epoch, e.epochs) for e in events if isinstance(e, EpochEnded)]
     assert epochs == [(1, 1, 2), (1, 2, 2), (2, 1, 2), (2, 2, 2)]
     assert all("loss" in e.logs and isinstance(e.logs["loss"], float) for e in events if isinstance(e, EpochEnded))
@@ -210,6 +214,11 @@ def test_a_running_trial_reports_each_epoch_and_its_batches_when_asked():
     assert (first_batch.number, first_batch.epoch, first_batch.batch, first_batch.steps) == (1, 1, 1, 3)
     kinds = [type(e).__name__ for e in events if e.__class__ in (TrialStarted, EpochEnded, TrialFinished)]
     assert kinds[:4] == ["TrialStarted", "EpochEnded", "EpochEnded", "TrialFinished"]
+
+    fused: list[object] = []  # trained together: both trials' epochs arrive, each in order
+    small.search(epochs=2, steps_per_epoch=3, verbose=fused.append)
+    together = [(e.number, e.epoch) for e in fused if isinstance(e, EpochEnded)]
+    assert together == [(1, 1), (2, 1), (1, 2), (2, 2)]
 
     plain: list[object] = []
     small.search(epochs=1, steps_per_epoch=2, verbose=plain.append)  # no wants_batches: epochs only
@@ -279,7 +288,8 @@ def test_show_watch_follows_a_search_in_another_process_and_returns_when_it_ends
     module = write_module(SLOW.replace("SLEEP", "1.0"), name="watched")
     storage = str(tmp_path / "search.sqlite")
     watcher = _start("show", storage, "--watch", "--interval", "0.2")  # before the file exists
-    search = _start("run", f"{module}:build", "--storage", storage, "--epochs", "1", "--steps-per-epoch", "2")
+    search = _start("run", f"{module}:build", "--storage", storage, "--epochs", "1", "--steps-per-epoch", "2",
+                    "--fuse", "1")  # one trial at a time: the watcher sees trial 2 running
     run_out, run_err = search.communicate(timeout=300)
     assert search.returncode == 0, run_err
     searched_at = time.monotonic()
@@ -352,7 +362,8 @@ def _curve_panel(figure):
 def test_plot_draws_learning_curves_with_the_rungs_of_halving(tmp_path, strategy):
     from gridspec.plot import draw
 
-    result = four.search(epochs=2, steps_per_epoch=2, strategy=strategy, eta=2)
+    result = four.search(epochs=2, steps_per_epoch=2, strategy=strategy,
+                         **({"eta": 2} if strategy == "halving" else {}))
     panel = _curve_panel(draw(result))
     title = panel.get_title(loc="left")
     lines = [line for line in panel.get_lines() if line.get_label().startswith("#")]
