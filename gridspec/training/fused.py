@@ -1,0 +1,418 @@
+"""Train several compiled Keras models together, one traced step per batch for the group.
+
+``fit_group`` is ``model.fit`` for a group of models that read the same batches: every batch
+is fetched once and handed to one ``tf.function`` that calls each member's own
+``model.train_step`` (and, for validation, one that calls each ``model.test_step``). Each
+model keeps its own loss, metrics, optimizer and callbacks; only the batches are shared.
+What a member sees — its weights, its history, the calls its callbacks get and the logs in
+them — is what ``model.fit(train_data, epochs=..., initial_epoch=..., steps_per_epoch=...,
+validation_data=..., callbacks=..., verbose=0, shuffle=False)`` gives it alone: the loop
+below follows Keras 3's ``TensorFlowTrainer.fit`` and ``evaluate`` line by line (and reuses
+its ``TFEpochIterator``, so epochs, ``steps_per_epoch`` and data that runs out behave the
+same), and each member's step is wrapped exactly as ``make_train_function`` wraps it.
+
+A member whose callback sets ``model.stop_training`` leaves the group where ``fit`` would
+stop; the group's step is then rebuilt without it (see ``_GroupStep``). A member
+whose callback raises leaves the group with that exception in its ``GroupOutcome``. An
+exception inside the traced step itself raises ``GroupStepError``: the models are then in
+an unknown state, and the caller rebuilds them and trains each alone.
+
+TensorFlow backend only (``fused_supported()``). Knows nothing of gridspec's engine,
+strategies, journal or executors: it takes models, datasets and callbacks, and returns
+histories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "GroupOutcome",
+    "GroupStepError",
+    "fit_group",
+    "fused_supported",
+    "group_size_cap",
+    "why_alone",
+]
+
+
+class GroupStepError(RuntimeError):
+    """The group's traced step failed (or the group could not be formed).
+
+    ``member`` is the index of the model it is known to come from (an exception raised while
+    that member's step was traced, or a model that cannot join a group), else ``None``. The
+    group's models may be part-trained and their callbacks part-called: to find the culprit,
+    rebuild the models and train each alone with ``model.fit``.
+    """
+
+    def __init__(self, message: str, member: int | None = None) -> None:
+        super().__init__(message)
+        self.member = member
+
+
+@attrs.frozen
+class GroupOutcome:
+    """One member's result: its ``History.history`` as ``fit`` returns it, or its error.
+
+    ``history`` holds every epoch the member completed (from ``initial_epoch`` on), one float
+    per epoch per key. ``error`` is the exception raised for this member alone (by one of its
+    callbacks, or while its logs were read); its history then stops at the last epoch it
+    completed.
+    """
+
+    history: dict[str, list[float]]
+    error: BaseException | None = None
+
+
+def fused_supported() -> bool:
+    """Whether this process's Keras backend can train a group (TensorFlow only)."""
+    import keras
+
+    return bool(keras.backend.backend() == "tensorflow")
+
+
+def why_alone(model: Any) -> str | None:
+    """Why ``model`` cannot train in a group, in words; ``None`` when it can."""
+    import keras
+
+    if not fused_supported():
+        return f"the Keras backend is {keras.backend.backend()}; fusion needs tensorflow"
+    if not isinstance(model, keras.Model):
+        return f"it is a {type(model).__name__}, not a keras.Model"
+    if not getattr(model, "compiled", False):
+        return "the model is not compiled"
+    if model.run_eagerly:
+        return "the model is compiled with run_eagerly=True"
+    if model.steps_per_execution != 1:
+        return f"the model is compiled with steps_per_execution={model.steps_per_execution}"
+    if getattr(model, "_distribute_strategy", None) is not None:
+        return "the model was built under a tf.distribute strategy"
+    return None
+
+
+def fit_group(
+    models: Sequence[Any],
+    train_data: Any,
+    *,
+    epochs: int,
+    initial_epoch: int = 0,
+    steps_per_epoch: int | None = None,
+    validation_data: Any = None,
+    validation_steps: int | None = None,
+    callbacks: Sequence[Sequence[Any]] | None = None,
+) -> list[GroupOutcome]:
+    """Train ``models`` together on ``train_data`` as ``model.fit`` trains each alone.
+
+    ``models`` are compiled ``keras.Model`` s, built by the caller one after another;
+    ``train_data`` and ``validation_data`` are ``tf.data.Dataset`` s of batches, iterated
+    once per epoch for the whole group; ``callbacks`` is one list per model (each member its
+    own callback objects). Returns one ``GroupOutcome`` per model, in order. Raises
+    ``GroupStepError`` when the group cannot train together (see its docstring).
+    """
+    from keras.src.backend import config
+
+    for index, model in enumerate(models):
+        reason = why_alone(model)
+        if reason is not None:
+            raise GroupStepError(f"model {index} cannot train in a group: {reason}", index)
+    per_model = [list(c) for c in callbacks] if callbacks is not None else [[] for _ in models]
+    if len(per_model) != len(models):
+        raise ValueError(
+            f"callbacks must hold one list per model: {len(models)} models, "
+            f"{len(per_model)} callback lists"
+        )
+    for model in models:
+        model._assert_compile_called("fit")
+    max_epochs = config.max_epochs()  # Keras's debugging cap, as fit honours it
+    if max_epochs and max_epochs < epochs:
+        epochs = max_epochs
+    loop = _GroupLoop(models, per_model, train_data, steps_per_epoch, validation_data,
+                      validation_steps, epochs)
+    loop.run(initial_epoch)
+    return [m.outcome() for m in loop.members]
+
+
+class _Member:
+    """One model's side of ``fit``: its callbacks, its last logs, and whether it goes on."""
+
+    def __init__(self, index: int, model: Any, callbacks: list[Any], epochs: int,
+                 steps: int | None) -> None:
+        from keras.src import callbacks as callbacks_module
+
+        self.index = index
+        self.model = model
+        self.error: BaseException | None = None
+        self.finished = False
+        self.logs: Any = {}  # the last train step's logs; fit keeps them across epochs
+        self.test_logs: Any = {}
+        self.epoch_logs: dict[str, Any] = {}
+        self.training_logs: dict[str, Any] | None = None
+        self.callbacks = callbacks_module.CallbackList(
+            callbacks, add_history=True, add_progbar=False, verbose=0, epochs=epochs,
+            steps=steps, model=model,
+        )
+
+    @property
+    def live(self) -> bool:
+        return self.error is None and not self.finished
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn`` for this member; an exception ends this member alone."""
+        if self.error is not None:
+            return
+        try:
+            fn(*args)
+        except Exception as exc:  # what fit would have raised, for this model only
+            self.error = exc
+
+    def finish(self, epochs: int) -> None:
+        """fit's epilogue: finalize the optimizer's variables, then on_train_end."""
+        from keras.src import optimizers
+
+        def epilogue() -> None:
+            optimizer = self.model.optimizer
+            if isinstance(optimizer, optimizers.Optimizer) and epochs > 0:
+                optimizer.finalize_variable_values(self.model.trainable_weights)
+            self.callbacks.on_train_end(logs=self.training_logs)
+
+        self.call(epilogue)
+        self.finished = True
+
+    def outcome(self) -> GroupOutcome:
+        history = self.callbacks._history
+        values = history.history if history is not None else {}
+        return GroupOutcome(
+            history={k: [float(v) for v in vs] for k, vs in values.items()}, error=self.error
+        )
+
+
+class _GroupLoop:
+    """``TensorFlowTrainer.fit`` and ``evaluate``, with each step taken by the whole group."""
+
+    def __init__(self, models: Sequence[Any], callbacks: list[list[Any]], train_data: Any,
+                 steps_per_epoch: int | None, validation_data: Any,
+                 validation_steps: int | None, epochs: int) -> None:
+        import tensorflow as tf
+        from keras.src.backend.tensorflow.trainer import TFEpochIterator
+
+        strategy = tf.distribute.get_strategy()
+        self.epochs = epochs
+        self.train_iterator = TFEpochIterator(
+            x=train_data, steps_per_epoch=steps_per_epoch, shuffle=False,
+            distribute_strategy=strategy, steps_per_execution=1,
+        )
+        self.train_iterator.reset()
+        self.val_iterator = None
+        if validation_data is not None:  # fit caches one and resets it at each validation
+            self.val_iterator = TFEpochIterator(
+                x=validation_data, steps_per_epoch=validation_steps, shuffle=False,
+                distribute_strategy=strategy, steps_per_execution=1,
+            )
+        steps = self.train_iterator.num_batches
+        for model in models:
+            _build_state(model, train_data)
+        self.members = [_Member(i, m, cbs, epochs, steps)
+                        for i, (m, cbs) in enumerate(zip(models, callbacks, strict=True))]
+        self.train_step = _GroupStep(models, "train_step")
+        self.test_step = _GroupStep(models, "test_step")
+
+    def run(self, initial_epoch: int) -> None:
+        for m in self.members:
+            m.model.stop_training = False
+        for m in self.members:
+            m.call(m.callbacks.on_train_begin)
+        for m in self.members:
+            start = m.model._initial_epoch  # a callback may set it in on_train_begin
+            if m.error is None and start and start != initial_epoch:
+                raise GroupStepError(
+                    f"model {m.index} asks to start at epoch {start}, its group at "
+                    f"{initial_epoch}", m.index,
+                )
+        for epoch in range(initial_epoch, self.epochs):
+            live = [m for m in self.members if m.live]
+            if not live:
+                break
+            self._epoch(epoch, live)
+            for m in live:
+                if m.live and m.model.stop_training:
+                    m.finish(self.epochs)
+        for m in self.members:
+            if m.live:
+                m.finish(self.epochs)
+
+    def _epoch(self, epoch: int, live: list[_Member]) -> None:
+        for m in live:
+            m.call(m.model.reset_metrics)
+            m.call(m.callbacks.on_epoch_begin, epoch)
+        stepping = [m for m in live if m.live]
+        with self.train_iterator.catch_stop_iteration():
+            for begin_step, end_step, iterator in self.train_iterator:
+                for m in stepping:
+                    m.call(m.callbacks.on_train_batch_begin, begin_step)
+                stepping = [m for m in stepping if m.live]
+                if not stepping:
+                    break
+                outputs = self.train_step(iterator, stepping)
+                for m in stepping:
+                    m.logs = outputs[m.index]
+                    m.call(m.callbacks.on_train_batch_end, end_step, m.logs)
+                stepping = [m for m in stepping if m.live and not m.model.stop_training]
+                if not stepping:
+                    break
+        live = [m for m in live if m.live]
+        for m in live:  # override with model metrics instead of last step logs if needed
+            m.epoch_logs = {}
+            m.call(lambda m=m: m.epoch_logs.update(m.model._get_metrics_result_or_logs(m.logs)))
+        if self.val_iterator is not None:
+            self._validate([m for m in live if m.live])
+        for m in live:
+            m.call(m.callbacks.on_epoch_end, epoch, m.epoch_logs)
+            m.training_logs = m.epoch_logs
+
+    def _validate(self, members: list[_Member]) -> None:
+        from keras.src.utils.python_utils import pythonify_logs
+
+        assert self.val_iterator is not None
+        self.val_iterator.reset()
+        for m in members:
+            m.model.stop_evaluating = False
+            m.call(m.callbacks.on_test_begin)
+            m.call(m.model.reset_metrics)
+            m.test_logs = {}
+        testing = [m for m in members if m.live]
+        with self.val_iterator.catch_stop_iteration():
+            for begin_step, end_step, iterator in self.val_iterator:
+                for m in testing:
+                    m.call(m.callbacks.on_test_batch_begin, begin_step)
+                testing = [m for m in testing if m.live]
+                if not testing:
+                    break
+                outputs = self.test_step(iterator, testing)
+                for m in testing:
+                    m.test_logs = outputs[m.index]
+                    m.call(m.callbacks.on_test_batch_end, end_step, m.test_logs)
+                testing = [m for m in testing if m.live and not m.model.stop_evaluating]
+                if not testing:
+                    break
+
+        def conclude(m: _Member) -> None:
+            logs = pythonify_logs(m.model._get_metrics_result_or_logs(m.test_logs))
+            m.callbacks.on_test_end(logs)
+            m.epoch_logs.update({f"val_{name}": value for name, value in logs.items()})
+
+        for m in members:
+            m.call(conclude, m)
+
+
+def _build_state(model: Any, train_data: Any) -> None:
+    """Create the model's metric and optimizer variables before the group's step is traced.
+
+    ``fit`` on the TensorFlow backend creates them inside its first trace; a ``tf.function``
+    that creates variables on its first call is traced a second time, so for a group that
+    doubles the start-up fusion is there to save. ``_symbolic_build`` is what ``fit`` itself
+    runs under a distribution strategy; it creates the same variables (zeros, no random draw)
+    from the dataset's element spec. A model it cannot build builds in the trace, as alone.
+    """
+    try:
+        model._symbolic_build(data_batch=train_data.element_spec)
+    except Exception:  # noqa: BLE001 - fit does not run this step: the trace builds instead
+        pass
+
+
+class _GroupStep:
+    """One ``tf.function`` that takes a batch and runs each active member's step on it.
+
+    Each member's step is wrapped as ``TensorFlowTrainer._make_function`` wraps it (a
+    ``tf.function`` with the model's ``jit_compile``, no autograph, the distribution
+    strategy's ``run`` and ``reduce_per_replica``, optionals converted to ``None``), so the
+    group's graph holds the computation ``fit`` traces for each model alone.
+
+    Members that have stopped are left out of a new group function. It is traced again, but
+    each member's own step keeps its traced graph, so only the group's thin outer function is
+    rebuilt; membership changes only where a member stops (at most once per epoch for
+    ``EarlyStopping``). A mask read by one function (``tf.cond`` around each step) was
+    measured and refused: inside a ``cond`` branch TensorFlow does not apply its oneDNN
+    fusions, so the members' results drift from ``fit``'s by float32 rounding (2e-7 relative
+    on seed-12), and the group traced twice as slowly.
+    """
+
+    def __init__(self, models: Sequence[Any], method: str) -> None:
+        self.models = list(models)
+        self.method = method
+        self._steps: dict[int, Any] = {}
+        self._key: tuple[int, ...] = ()
+        self._function: Any = None
+
+    def __call__(self, iterator: Any, members: list[_Member]) -> dict[int, Any]:
+        import tensorflow as tf
+
+        key = tuple(m.index for m in members)
+        if self._function is None or key != self._key:
+            self._function = self._make(key)  # the old one is dropped with its graph
+            self._key = key
+        try:
+            outputs = self._function(iterator)
+        except tf.errors.OutOfRangeError:  # the data ran out: fit's epoch iterator handles it
+            raise
+        except _MemberTraceError as exc:
+            cause = exc.__cause__
+            raise GroupStepError(
+                f"model {exc.member}'s {self.method} raised while the group's step was "
+                f"traced: {type(cause).__name__}: {cause}", exc.member,
+            ) from cause
+        except Exception as exc:
+            raise GroupStepError(
+                f"the group's {self.method} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        return dict(zip(key, outputs, strict=True))
+
+    def _make(self, key: tuple[int, ...]) -> Any:
+        import tensorflow as tf
+
+        for index in key:
+            if index not in self._steps:
+                self._steps[index] = _member_step(self.models[index], self.method)
+        steps = [(index, self._steps[index]) for index in key]
+
+        @tf.autograph.experimental.do_not_convert
+        def group_step(iterator: Any) -> list[Any]:
+            data = iterator.get_next()
+            outputs = []
+            for index, step in steps:
+                try:
+                    outputs.append(step(data))
+                except Exception as exc:  # raised while tracing: name the member
+                    raise _MemberTraceError(index) from exc
+            return outputs
+
+        return tf.function(group_step, reduce_retracing=True)
+
+
+class _MemberTraceError(Exception):
+    def __init__(self, member: int) -> None:
+        super().__init__(member)
+        self.member = member
+
+
+def _member_step(model: Any, method: str) -> Any:
+    """``model``'s step as ``TensorFlowTrainer._make_function`` wraps it for one batch."""
+    import tensorflow as tf
+    from keras.src.backend.tensorflow.trainer import reduce_per_replica
+
+    step_function = getattr(model, method)
+
+    @tf.autograph.experimental.do_not_convert
+    def one_step_on_data(data: Any) -> Any:
+        outputs = model.distribute_strategy.run(step_function, args=(data,))
+        return reduce_per_replica(outputs, model.distribute_strategy, reduction="auto")
+
+    traced = tf.function(one_step_on_data, reduce_retracing=True, jit_compile=model.jit_compile)
+    return model._autoconvert_optionals(traced)
+
+
+def group_size_cap(models: Sequence[Any]) -> int:
+    """How many of ``models`` one group should hold at most."""
+    return max(1, min(len(models), 12))
