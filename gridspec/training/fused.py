@@ -358,7 +358,7 @@ class _GroupStep:
         except tf.errors.OutOfRangeError:  # the data ran out: fit's epoch iterator handles it
             raise
         except _MemberTraceError as exc:
-            cause = exc.__cause__
+            cause = exc.error
             raise GroupStepError(
                 f"model {exc.member}'s {self.method} raised while the group's step was "
                 f"traced: {type(cause).__name__}: {cause}", exc.member,
@@ -385,16 +385,19 @@ class _GroupStep:
                 try:
                     outputs.append(step(data))
                 except Exception as exc:  # raised while tracing: name the member
-                    raise _MemberTraceError(index) from exc
+                    raise _MemberTraceError(index, exc) from exc
             return outputs
 
         return tf.function(group_step, reduce_retracing=True)
 
 
 class _MemberTraceError(Exception):
-    def __init__(self, member: int) -> None:
-        super().__init__(member)
+    """Carries a member's exception out of the trace (tf.function drops ``__cause__``)."""
+
+    def __init__(self, member: int, error: Exception) -> None:
+        super().__init__(member, error)
         self.member = member
+        self.error = error
 
 
 def _member_step(model: Any, method: str) -> Any:
