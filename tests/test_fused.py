@@ -379,3 +379,22 @@ def test_a_step_that_fails_while_running_raises_group_step_error():
         fit_group([dense(), raises("running")], endless(1), epochs=1, steps_per_epoch=STEPS)
     assert info.value.member is None
     assert isinstance(info.value.__cause__, tf.errors.InvalidArgumentError)
+
+
+def test_a_smaller_group_continues_the_same_models_in_memory():
+    """Halving's rung after rung: the promoted models go on together from their weights."""
+    makes = [lambda: dense(0.01), lambda: dense(0.03, "relu"), lambda: dense(0.02)]
+    val = endless(2).take(VAL_STEPS)
+    expected = []
+    for make in makes[:2]:
+        model = built(make)
+        model.fit(endless(1), epochs=1, steps_per_epoch=STEPS, verbose=0, shuffle=False)
+        expected.append(model.fit(endless(1).skip(STEPS), epochs=3, initial_epoch=1,
+                                  steps_per_epoch=STEPS, validation_data=val, verbose=0,
+                                  shuffle=False).history)
+    models = [built(make) for make in makes]
+    fit_group(models, endless(1), epochs=1, steps_per_epoch=STEPS)
+    outcomes = fit_group(models[:2], endless(1).skip(STEPS), epochs=3, initial_epoch=1,
+                         steps_per_epoch=STEPS, validation_data=val)
+    for want, got in zip(expected, outcomes):
+        assert_same(want, got.history)

@@ -401,10 +401,22 @@ class _MemberTraceError(Exception):
 
 
 def _member_step(model: Any, method: str) -> Any:
-    """``model``'s step as ``TensorFlowTrainer._make_function`` wraps it for one batch."""
+    """``model``'s step as ``TensorFlowTrainer._make_function`` wraps it for one batch.
+
+    Kept on the model, as ``fit`` keeps ``model.train_function``: a later ``fit_group`` with
+    the same model (a promoted halving member continuing its weights, in a smaller group)
+    reuses the traced step and pays only for the group's thin outer function. A model that
+    was compiled again (another optimizer, loss or metrics) gets a new one.
+    """
     import tensorflow as tf
     from keras.src.backend.tensorflow.trainer import reduce_per_replica
 
+    compiled_with = (model.optimizer, model._compile_loss, model._compile_metrics,
+                     model.jit_compile, model.distribute_strategy)
+    cache = vars(model).setdefault("_gridspec_group_steps", {})  # past Keras's attr tracking
+    kept = cache.get(method)
+    if kept is not None and all(a is b for a, b in zip(kept[0], compiled_with, strict=True)):
+        return kept[1]
     step_function = getattr(model, method)
 
     @tf.autograph.experimental.do_not_convert
@@ -413,7 +425,9 @@ def _member_step(model: Any, method: str) -> Any:
         return reduce_per_replica(outputs, model.distribute_strategy, reduction="auto")
 
     traced = tf.function(one_step_on_data, reduce_retracing=True, jit_compile=model.jit_compile)
-    return model._autoconvert_optionals(traced)
+    wrapped = model._autoconvert_optionals(traced)
+    cache[method] = (compiled_with, wrapped)
+    return wrapped
 
 
 def group_size_cap(models: Sequence[Any]) -> int:
