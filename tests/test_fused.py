@@ -398,3 +398,15 @@ def test_a_smaller_group_continues_the_same_models_in_memory():
                          steps_per_epoch=STEPS, validation_data=val)
     for want, got in zip(expected, outcomes):
         assert_same(want, got.history)
+
+
+def test_group_size_cap_is_bounded_by_the_measured_cap_and_by_memory():
+    from gridspec.training.fused import GROUP_CAP, state_bytes, group_size_cap
+
+    model = dense()  # 4*6+6 + 6*1+1 = 37 float32 weights; Adam not built yet: 2 slots each
+    assert state_bytes(model) == 37 * 4 * 3
+    assert group_size_cap([model], memory_bytes=10**9) == GROUP_CAP
+    per_model = 37 * 4 * 4  # weights, two slots, gradients
+    assert group_size_cap([model], memory_bytes=per_model * 4 * 5) == 5  # a quarter of memory
+    assert group_size_cap([model], memory_bytes=1) == 1
+    assert 1 <= group_size_cap([model]) <= GROUP_CAP
