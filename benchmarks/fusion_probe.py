@@ -9,7 +9,8 @@ The models of a workload (../shared/BENCH.md) are trained on batches already in 
 session (``free_memory=False``, as gridspec does); a group variant builds the same models one
 after another the same way and trains them with ``fit_group`` in consecutive groups of the
 given size, clearing the session after each group. Variants run interleaved, in a rotated
-order each round; the table shows medians. Every variant must give every model the
+order each round; the table shows medians of wall time and of the process's CPU time (all
+threads; steadier than wall time on a shared machine). Every variant must give every model the
 ``val_loss`` curve ``fit`` gave it: the largest relative difference is printed.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gc
 import itertools
+import os
 import statistics
 import sys
 import time
@@ -139,30 +141,36 @@ def main() -> None:
           f"{args.rounds} interleaved rounds", flush=True)
 
     walls: dict[str, list[float]] = {v: [] for v in variants}
+    cpus: dict[str, list[float]] = {v: [] for v in variants}
     curves: dict[str, list[list[float]]] = {}
     for round_ in range(args.rounds):
         order = variants[round_ % len(variants):] + variants[:round_ % len(variants)]
         for variant in order:
             gc.collect()
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             if variant == "fit":
                 got = run_fit(combos, data, spec)
             else:
                 got = run_groups(combos, data, spec, int(variant.split()[1]))
             walls[variant].append(time.perf_counter() - started)
+            cpus[variant].append(time.process_time() - cpu)
             curves.setdefault(variant, got)
-            print(f"  round {round_ + 1} {variant}: {walls[variant][-1]:.2f} s", flush=True)
+            print(f"  round {round_ + 1} {variant}: {walls[variant][-1]:.2f} s wall, "
+                  f"{cpus[variant][-1]:.2f} s CPU, load {os.getloadavg()[0]:.1f}", flush=True)
 
     reference = statistics.median(walls["fit"])
+    reference_cpu = statistics.median(cpus["fit"])
     print()
-    print("| how | wall s (median) | ratio to fit | largest rel. diff of val_loss vs fit |")
-    print("|---|---|---|---|")
+    print("| how | wall s | ratio to fit | CPU s | ratio to fit | largest rel. diff of "
+          "val_loss vs fit |")
+    print("|---|---|---|---|---|---|")
     for variant in variants:
-        wall = statistics.median(walls[variant])
+        wall, cpu = statistics.median(walls[variant]), statistics.median(cpus[variant])
         diff = largest_difference(curves["fit"], curves[variant])
         name = "Keras `fit`, one model after another" if variant == "fit" else \
             f"`fit_group`, groups of {variant.split()[1]}"
-        print(f"| {name} | {wall:.2f} | {wall / reference:.2f} | {diff:.1e} |")
+        print(f"| {name} | {wall:.2f} | {wall / reference:.2f} | {cpu:.2f} | "
+              f"{cpu / reference_cpu:.2f} | {diff:.1e} |")
 
 
 if __name__ == "__main__":

@@ -105,6 +105,15 @@ def test_validation_steps_on_an_endless_validation_set():
         assert_same(want, got.history)
 
 
+def test_validation_data_as_arrays_as_fit_takes_them():
+    x, y = (np.concatenate(a) for a in zip(*batches(9, 2)))
+    args = dict(epochs=2, steps_per_epoch=STEPS, validation_data=(x, y))
+    makes = [lambda: dense(0.01), lambda: dense(0.02, "relu")]
+    for want, got in zip(alone(makes, endless(1), **args), together(makes, endless(1), **args)):
+        assert "val_mae" in got.history
+        assert_same(want, got.history)
+
+
 def classifier(rate: float) -> keras.Model:
     model = keras.Sequential([
         keras.Input((4,)),

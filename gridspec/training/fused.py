@@ -198,6 +198,7 @@ class _GroupLoop:
                  validation_steps: int | None, epochs: int) -> None:
         import tensorflow as tf
         from keras.src.backend.tensorflow.trainer import TFEpochIterator
+        from keras.src.trainers.data_adapters.data_adapter_utils import unpack_x_y_sample_weight
 
         strategy = tf.distribute.get_strategy()
         self.epochs = epochs
@@ -208,8 +209,10 @@ class _GroupLoop:
         self.train_iterator.reset()
         self.val_iterator = None
         if validation_data is not None:  # fit caches one and resets it at each validation
+            val_x, val_y, val_sample_weight = unpack_x_y_sample_weight(validation_data)
             self.val_iterator = TFEpochIterator(
-                x=validation_data, steps_per_epoch=validation_steps, shuffle=False,
+                x=val_x, y=val_y, sample_weight=val_sample_weight,
+                steps_per_epoch=validation_steps, shuffle=False,
                 distribute_strategy=strategy, steps_per_execution=1,
             )
         steps = self.train_iterator.num_batches
