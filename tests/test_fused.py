@@ -419,3 +419,15 @@ def test_group_size_cap_is_bounded_by_the_measured_cap_and_by_memory():
     assert group_size_cap([model], memory_bytes=per_model * 4 * 5) == 5  # a quarter of memory
     assert group_size_cap([model], memory_bytes=1) == 1
     assert 1 <= group_size_cap([model]) <= GROUP_CAP
+
+
+def test_release_drops_the_kept_steps():
+    from gridspec.training.fused import release
+
+    models = [dense(), dense()]
+    fit_group(models, endless(1), epochs=1, steps_per_epoch=STEPS)
+    assert "_gridspec_group_functions" in vars(models[0])
+    release(models)
+    assert not any(k.startswith("_gridspec") for m in models for k in vars(m))
+    assert fit_group(models, endless(1), epochs=2, initial_epoch=1,
+                     steps_per_epoch=STEPS)[0].history["loss"]  # and trains on as before

@@ -35,6 +35,7 @@ __all__ = [
     "fit_group",
     "fused_supported",
     "group_size_cap",
+    "release",
     "state_bytes",
     "why_alone",
 ]
@@ -311,6 +312,18 @@ class _GroupLoop:
             m.call(conclude, m)
 
 
+def release(models: Sequence[Any]) -> None:
+    """Drop the traced steps ``fit_group`` kept on ``models`` (each member's, and the group's).
+
+    A group's function is kept on its first model and holds every member: call this when the
+    models will not train in a group again but some of them stay alive (a best model kept
+    for saving), so the others and their graphs can be freed.
+    """
+    for model in models:
+        vars(model).pop("_gridspec_group_steps", None)
+        vars(model).pop("_gridspec_group_functions", None)
+
+
 def _build_state(model: Any, train_data: Any) -> None:
     """Create the model's metric and optimizer variables before the group's step is traced.
 
@@ -341,12 +354,15 @@ class _GroupStep:
     measured and refused: inside a ``cond`` branch TensorFlow does not apply its oneDNN
     fusions, so the members' results drift from ``fit``'s by float32 rounding (2e-7 relative
     on seed-12), and the group traced twice as slowly.
+
+    The group function is kept on its first model, as ``fit`` keeps ``model.train_function``:
+    a later ``fit_group`` with the same models in the same order (and the same steps, i.e.
+    not compiled again) reuses it, traced and optimized.
     """
 
     def __init__(self, models: Sequence[Any], method: str) -> None:
         self.models = list(models)
         self.method = method
-        self._steps: dict[int, Any] = {}
         self._key: tuple[int, ...] = ()
         self._function: Any = None
 
@@ -355,17 +371,17 @@ class _GroupStep:
 
         key = tuple(m.index for m in members)
         if self._function is None or key != self._key:
-            self._function = self._make(key)  # the old one is dropped with its graph
+            self._function = self._make([self.models[i] for i in key])
             self._key = key
         try:
             outputs = self._function(iterator)
         except tf.errors.OutOfRangeError:  # the data ran out: fit's epoch iterator handles it
             raise
         except _MemberTraceError as exc:
-            cause = exc.error
+            cause, member = exc.error, key[exc.position]
             raise GroupStepError(
-                f"model {exc.member}'s {self.method} raised while the group's step was "
-                f"traced: {type(cause).__name__}: {cause}", exc.member,
+                f"model {member}'s {self.method} raised while the group's step was "
+                f"traced: {type(cause).__name__}: {cause}", member,
             ) from cause
         except Exception as exc:
             raise GroupStepError(
@@ -373,34 +389,41 @@ class _GroupStep:
             ) from exc
         return dict(zip(key, outputs, strict=True))
 
-    def _make(self, key: tuple[int, ...]) -> Any:
+    def _make(self, models: list[Any]) -> Any:
         import tensorflow as tf
 
-        for index in key:
-            if index not in self._steps:
-                self._steps[index] = _member_step(self.models[index], self.method)
-        steps = [(index, self._steps[index]) for index in key]
+        steps = [_member_step(model, self.method) for model in models]
+        kept = vars(models[0]).setdefault("_gridspec_group_functions", {})
+        group = kept.get(self.method)
+        if group is not None and _same(group[0], models) and _same(group[1], steps):
+            return group[2]
 
         @tf.autograph.experimental.do_not_convert
         def group_step(iterator: Any) -> list[Any]:
             data = iterator.get_next()
             outputs = []
-            for index, step in steps:
+            for position, step in enumerate(steps):
                 try:
                     outputs.append(step(data))
                 except Exception as exc:  # raised while tracing: name the member
-                    raise _MemberTraceError(index, exc) from exc
+                    raise _MemberTraceError(position, exc) from exc
             return outputs
 
-        return tf.function(group_step, reduce_retracing=True)
+        function = tf.function(group_step, reduce_retracing=True)
+        kept[self.method] = (models, steps, function)  # the latest only: the old graph goes
+        return function
+
+
+def _same(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 class _MemberTraceError(Exception):
     """Carries a member's exception out of the trace (tf.function drops ``__cause__``)."""
 
-    def __init__(self, member: int, error: Exception) -> None:
-        super().__init__(member, error)
-        self.member = member
+    def __init__(self, position: int, error: Exception) -> None:
+        super().__init__(position, error)
+        self.position = position
         self.error = error
 
 
