@@ -431,3 +431,24 @@ def test_release_drops_the_kept_steps():
     assert not any(k.startswith("_gridspec") for m in models for k in vars(m))
     assert fit_group(models, endless(1), epochs=2, initial_epoch=1,
                      steps_per_epoch=STEPS)[0].history["loss"]  # and trains on as before
+
+
+def test_each_member_is_traced_once_where_fit_traces_twice():
+    """fit creates optimizer and metric variables in its first trace, so tf.function traces
+    its train step again; fit_group creates them first (docs/performance.md)."""
+    traces = []
+
+    class Counted(keras.Sequential):
+        def train_step(self, data):
+            traces.append(1)
+            return super().train_step(data)
+
+    def counted():
+        model = Counted([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(1)])
+        model.compile(optimizer="adam", loss="mse")
+        return model
+
+    built(counted).fit(finite(3), epochs=2, verbose=0)
+    alone_traces, traces[:] = len(traces), []
+    fit_group([built(counted)], finite(3), epochs=2)
+    assert len(traces) == 1 < alone_traces
