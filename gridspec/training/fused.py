@@ -17,6 +17,16 @@ whose callback raises leaves the group with that exception in its ``GroupOutcome
 exception inside the traced step itself raises ``GroupStepError``: the models are then in
 an unknown state, and the caller rebuilds them and trains each alone.
 
+Each model keeps its wrapped step, and a group its function (on its first model), as ``fit``
+keeps ``model.train_function``: calling ``fit_group`` again with the same models, or a subset
+of them, re-traces nothing or only the group's thin outer function. ``release(models)``
+drops what was kept.
+
+Same results as alone, with one caveat: random ops a custom ``train_step`` draws without a
+Keras ``SeedGenerator`` of its own (stateful ``tf.random.*`` ops, whose seeds depend on their
+place in the traced graph, or Keras's global seed generator) may draw other numbers in a
+group. Keras layers (``Dropout`` and the rest) carry their own seed state and are unaffected.
+
 TensorFlow backend only (``fused_supported()``). Knows nothing of gridspec's engine,
 strategies, journal or executors: it takes models, datasets and callbacks, and returns
 histories.
