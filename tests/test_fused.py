@@ -453,3 +453,32 @@ def test_each_member_is_traced_once_where_fit_traces_twice():
     alone_traces, traces[:] = len(traces), []
     fit_group([built(counted)], finite(3), epochs=2)
     assert len(traces) == 1 < alone_traces
+
+
+def test_early_stopping_and_terminate_on_nan_act_per_member_as_with_fit():
+    """Keras's own stopping callbacks: the stopped member's final weights match fit's too."""
+    makes = [lambda: dense(0.2, "relu"), lambda: dense(1e6, "relu", optimizer="sgd"),
+             lambda: dense(0.01)]
+
+    def callbacks():
+        return [[keras.callbacks.EarlyStopping(monitor="val_loss", patience=0,
+                                               restore_best_weights=True)],
+                [keras.callbacks.TerminateOnNaN()], []]
+
+    args = dict(epochs=4, steps_per_epoch=STEPS, validation_data=endless(2).take(VAL_STEPS))
+    solo, expected = [], []
+    for make, cbs in zip(makes, callbacks()):
+        model = built(make)
+        expected.append(model.fit(endless(1), callbacks=cbs, verbose=0, shuffle=False,
+                                  **args).history)
+        solo.append([w.numpy() for w in model.weights])
+    models = [built(make) for make in makes]
+    outcomes = fit_group(models, endless(1), callbacks=callbacks(), **args)
+    for want, got in zip(expected, outcomes):
+        assert_same(want, got.history)
+    assert len(outcomes[0].history["loss"]) < 4  # EarlyStopping stopped it
+    assert len(outcomes[1].history["loss"]) < 4  # TerminateOnNaN stopped it
+    assert len(outcomes[2].history["loss"]) == 4
+    for weights, model in zip(solo, models):
+        for a, b in zip(weights, model.weights):
+            np.testing.assert_allclose(b.numpy(), a, rtol=1e-6)
