@@ -114,6 +114,14 @@ def test_validation_data_as_arrays_as_fit_takes_them():
         assert_same(want, got.history)
 
 
+def test_data_that_runs_out_ends_the_epoch_as_with_fit():
+    """steps_per_epoch past a finite dataset's end: fit warns, ends the epoch, starts over."""
+    makes = [lambda: dense(0.01), lambda: dense(0.02, "relu")]
+    args = dict(epochs=3, steps_per_epoch=STEPS + 2)
+    for want, got in zip(alone(makes, finite(8), **args), together(makes, finite(8), **args)):
+        assert_same(want, got.history)
+
+
 def classifier(rate: float) -> keras.Model:
     model = keras.Sequential([
         keras.Input((4,)),
