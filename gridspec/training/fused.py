@@ -12,10 +12,20 @@ its ``TFEpochIterator``, so epochs, ``steps_per_epoch`` and data that runs out b
 same), and each member's step is wrapped exactly as ``make_train_function`` wraps it.
 
 A member whose callback sets ``model.stop_training`` leaves the group where ``fit`` would
-stop; the traced step is not re-traced for it: a mask read by the step skips it. A member
+stop; the group's step is then rebuilt without it (see ``_GroupStep``). A member
 whose callback raises leaves the group with that exception in its ``GroupOutcome``. An
 exception inside the traced step itself raises ``GroupStepError``: the models are then in
 an unknown state, and the caller rebuilds them and trains each alone.
+
+Each model keeps its wrapped step, and a group its function (on its first model), as ``fit``
+keeps ``model.train_function``: calling ``fit_group`` again with the same models, or a subset
+of them, re-traces nothing or only the group's thin outer function. ``release(models)``
+drops what was kept.
+
+Same results as alone, with one caveat: random ops a custom ``train_step`` draws without a
+Keras ``SeedGenerator`` of its own (stateful ``tf.random.*`` ops, whose seeds depend on their
+place in the traced graph, or Keras's global seed generator) may draw other numbers in a
+group. Keras layers (``Dropout`` and the rest) carry their own seed state and are unaffected.
 
 TensorFlow backend only (``fused_supported()``). Knows nothing of gridspec's engine,
 strategies, journal or executors: it takes models, datasets and callbacks, and returns
@@ -35,6 +45,8 @@ __all__ = [
     "fit_group",
     "fused_supported",
     "group_size_cap",
+    "release",
+    "state_bytes",
     "why_alone",
 ]
 
@@ -197,6 +209,7 @@ class _GroupLoop:
                  validation_steps: int | None, epochs: int) -> None:
         import tensorflow as tf
         from keras.src.backend.tensorflow.trainer import TFEpochIterator
+        from keras.src.trainers.data_adapters.data_adapter_utils import unpack_x_y_sample_weight
 
         strategy = tf.distribute.get_strategy()
         self.epochs = epochs
@@ -207,11 +220,15 @@ class _GroupLoop:
         self.train_iterator.reset()
         self.val_iterator = None
         if validation_data is not None:  # fit caches one and resets it at each validation
+            val_x, val_y, val_sample_weight = unpack_x_y_sample_weight(validation_data)
             self.val_iterator = TFEpochIterator(
-                x=validation_data, steps_per_epoch=validation_steps, shuffle=False,
+                x=val_x, y=val_y, sample_weight=val_sample_weight,
+                steps_per_epoch=validation_steps, shuffle=False,
                 distribute_strategy=strategy, steps_per_execution=1,
             )
         steps = self.train_iterator.num_batches
+        for model in models:
+            _build_state(model, train_data)
         self.members = [_Member(i, m, cbs, epochs, steps)
                         for i, (m, cbs) in enumerate(zip(models, callbacks, strict=True))]
         self.train_step = _GroupStep(models, "train_step")
@@ -305,76 +322,138 @@ class _GroupLoop:
             m.call(conclude, m)
 
 
+def release(models: Sequence[Any]) -> None:
+    """Drop the traced steps ``fit_group`` kept on ``models`` (each member's, and the group's).
+
+    A group's function is kept on its first model and holds every member: call this when the
+    models will not train in a group again but some of them stay alive (a best model kept
+    for saving), so the others and their graphs can be freed.
+    """
+    for model in models:
+        vars(model).pop("_gridspec_group_steps", None)
+        vars(model).pop("_gridspec_group_functions", None)
+
+
+def _build_state(model: Any, train_data: Any) -> None:
+    """Create the model's metric and optimizer variables before the group's step is traced.
+
+    ``fit`` on the TensorFlow backend creates them inside its first trace; a ``tf.function``
+    that creates variables on its first call is traced a second time, so for a group that
+    doubles the start-up fusion is there to save. ``_symbolic_build`` is what ``fit`` itself
+    runs under a distribution strategy; it creates the same variables (zeros, no random draw)
+    from the dataset's element spec. A model it cannot build builds in the trace, as alone.
+    """
+    try:
+        model._symbolic_build(data_batch=train_data.element_spec)
+    except Exception:  # noqa: BLE001 - fit does not run this step: the trace builds instead
+        pass
+
+
 class _GroupStep:
-    """One ``tf.function`` that takes a batch and runs every active member's step on it.
+    """One ``tf.function`` that takes a batch and runs each active member's step on it.
 
     Each member's step is wrapped as ``TensorFlowTrainer._make_function`` wraps it (a
     ``tf.function`` with the model's ``jit_compile``, no autograph, the distribution
     strategy's ``run`` and ``reduce_per_replica``, optionals converted to ``None``), so the
-    group's graph holds the same computation ``fit`` traces for each model alone. The group
-    function reads a boolean mask: members that have stopped are skipped by a ``tf.cond``,
-    so a member leaving the group does not re-trace it.
+    group's graph holds the computation ``fit`` traces for each model alone.
+
+    Members that have stopped are left out of a new group function. It is traced again, but
+    each member's own step keeps its traced graph, so only the group's thin outer function is
+    rebuilt; membership changes only where a member stops (at most once per epoch for
+    ``EarlyStopping``). A mask read by one function (``tf.cond`` around each step) was
+    measured and refused: inside a ``cond`` branch TensorFlow does not apply its oneDNN
+    fusions, so the members' results drift from ``fit``'s by float32 rounding (2e-7 relative
+    on seed-12), and the group traced twice as slowly.
+
+    The group function is kept on its first model, as ``fit`` keeps ``model.train_function``:
+    a later ``fit_group`` with the same models in the same order (and the same steps, i.e.
+    not compiled again) reuses it, traced and optimized.
     """
 
     def __init__(self, models: Sequence[Any], method: str) -> None:
         self.models = list(models)
         self.method = method
+        self._key: tuple[int, ...] = ()
         self._function: Any = None
-        self._mask: Any = None
-        self._mask_key: tuple[bool, ...] = ()
 
     def __call__(self, iterator: Any, members: list[_Member]) -> dict[int, Any]:
         import tensorflow as tf
 
-        key = tuple(i in {m.index for m in members} for i in range(len(self.models)))
-        if key != self._mask_key:
-            self._mask = tf.constant(key)
-            self._mask_key = key
-        if self._function is None:
-            self._function = self._make()
+        key = tuple(m.index for m in members)
+        if self._function is None or key != self._key:
+            self._function = self._make([self.models[i] for i in key])
+            self._key = key
         try:
-            outputs = self._function(iterator, self._mask)
+            outputs = self._function(iterator)
         except tf.errors.OutOfRangeError:  # the data ran out: fit's epoch iterator handles it
             raise
         except _MemberTraceError as exc:
-            cause = exc.__cause__
+            cause, member = exc.error, key[exc.position]
             raise GroupStepError(
-                f"model {exc.member}'s {self.method} raised while the group's step was "
-                f"traced: {type(cause).__name__}: {cause}", exc.member,
+                f"model {member}'s {self.method} raised while the group's step was "
+                f"traced: {type(cause).__name__}: {cause}", member,
             ) from cause
         except Exception as exc:
             raise GroupStepError(
                 f"the group's {self.method} failed: {type(exc).__name__}: {exc}"
             ) from exc
-        return {m.index: outputs[m.index] for m in members}
+        return dict(zip(key, outputs, strict=True))
 
-    def _make(self) -> Any:
+    def _make(self, models: list[Any]) -> Any:
         import tensorflow as tf
 
-        steps = [_member_step(model, self.method) for model in self.models]
+        steps = [_member_step(model, self.method) for model in models]
+        kept = vars(models[0]).setdefault("_gridspec_group_functions", {})
+        group = kept.get(self.method)
+        if group is not None and _same(group[0], models) and _same(group[1], steps):
+            return group[2]
 
         @tf.autograph.experimental.do_not_convert
-        def group_step(iterator: Any, mask: Any) -> list[Any]:
+        def group_step(iterator: Any) -> list[Any]:
             data = iterator.get_next()
-            import os
-            if os.environ.get("NOCOND"):
-                return [step(data) for step in steps]
-            return [_masked(mask[i], step, data, i) for i, step in enumerate(steps)]
+            outputs = []
+            for position, step in enumerate(steps):
+                try:
+                    outputs.append(step(data))
+                except Exception as exc:  # raised while tracing: name the member
+                    raise _MemberTraceError(position, exc) from exc
+            return outputs
 
-        return tf.function(group_step, reduce_retracing=True)
+        function = tf.function(group_step, reduce_retracing=True)
+        kept[self.method] = (models, steps, function)  # the latest only: the old graph goes
+        return function
+
+
+def _same(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 class _MemberTraceError(Exception):
-    def __init__(self, member: int) -> None:
-        super().__init__(member)
-        self.member = member
+    """Carries a member's exception out of the trace (tf.function drops ``__cause__``)."""
+
+    def __init__(self, position: int, error: Exception) -> None:
+        super().__init__(position, error)
+        self.position = position
+        self.error = error
 
 
 def _member_step(model: Any, method: str) -> Any:
-    """``model``'s step as ``TensorFlowTrainer._make_function`` wraps it for one batch."""
+    """``model``'s step as ``TensorFlowTrainer._make_function`` wraps it for one batch.
+
+    Kept on the model, as ``fit`` keeps ``model.train_function``: a later ``fit_group`` with
+    the same model (a promoted halving member continuing its weights, in a smaller group)
+    reuses the traced step and pays only for the group's thin outer function. A model that
+    was compiled again (another optimizer, loss or metrics) gets a new one.
+    """
     import tensorflow as tf
     from keras.src.backend.tensorflow.trainer import reduce_per_replica
 
+    compiled_with = (model.optimizer, model._compile_loss, model._compile_metrics,
+                     model.jit_compile, model.distribute_strategy)
+    cache = vars(model).setdefault("_gridspec_group_steps", {})  # past Keras's attr tracking
+    kept = cache.get(method)
+    if kept is not None and all(a is b for a, b in zip(kept[0], compiled_with, strict=True)):
+        return kept[1]
     step_function = getattr(model, method)
 
     @tf.autograph.experimental.do_not_convert
@@ -383,41 +462,58 @@ def _member_step(model: Any, method: str) -> Any:
         return reduce_per_replica(outputs, model.distribute_strategy, reduction="auto")
 
     traced = tf.function(one_step_on_data, reduce_retracing=True, jit_compile=model.jit_compile)
-    return model._autoconvert_optionals(traced)
+    wrapped = model._autoconvert_optionals(traced)
+    cache[method] = (compiled_with, wrapped)
+    return wrapped
 
 
-def _masked(active: Any, step: Any, data: Any, index: int) -> Any:
-    """``step(data)`` when ``active``, else nothing (zeros of the same structure, unread)."""
-    import tensorflow as tf
-
-    traced: list[Any] = []
-
-    def run() -> list[Any]:
-        try:
-            outputs = step(data)
-        except Exception as exc:
-            raise _MemberTraceError(index) from exc
-        traced.append(outputs)
-        flat = [tf.convert_to_tensor(t) for t in tf.nest.flatten(outputs) if _is_tensor(t)]
-        return [*flat, tf.constant(True)]  # never empty: a cond without outputs may be pruned
-
-    def skip() -> list[Any]:
-        flat = [t for t in tf.nest.flatten(traced[0]) if _is_tensor(t)]
-        zeros = [tf.zeros([d if d is not None else 0 for d in t.shape], t.dtype) for t in flat]
-        return [*zeros, tf.constant(False)]
-
-    results = iter(tf.cond(active, run, skip))
-    structure = traced[0]
-    flat = [next(results) if _is_tensor(t) else t for t in tf.nest.flatten(structure)]
-    return tf.nest.pack_sequence_as(structure, flat)
+#: The most models one group holds: past it the group's step costs more per model than it
+#: saves (benchmarks/results/fusion_probe-*.txt).
+GROUP_CAP = 12
+#: The share of the machine's free memory one group's model state may take.
+MEMORY_SHARE = 0.25
 
 
-def _is_tensor(value: Any) -> bool:
-    import tensorflow as tf
+def state_bytes(model: Any) -> int:
+    """Bytes of ``model``'s variables and its optimizer's (estimated when not built yet).
 
-    return isinstance(value, (tf.Tensor, tf.Variable)) or tf.is_tensor(value)
+    An optimizer that is not built yet is counted as two slots per trainable weight (Adam's
+    two moments), the most the common optimizers keep.
+    """
+    total = _nbytes(model.weights)
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and getattr(optimizer, "built", False):
+        total += _nbytes(optimizer.variables)
+    else:
+        total += 2 * _nbytes(model.trainable_weights)
+    return total
 
 
-def group_size_cap(models: Sequence[Any]) -> int:
-    """How many of ``models`` one group should hold at most."""
-    return max(1, min(len(models), 12))
+def _nbytes(variables: Any) -> int:
+    import numpy as np
+
+    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+
+
+def free_memory_bytes() -> int | None:
+    """The memory this machine has free, or ``None`` where that cannot be read."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def group_size_cap(models: Sequence[Any], memory_bytes: int | None = None) -> int:
+    """How many models like ``models`` one group should hold: at most ``GROUP_CAP``, and no
+    more than fit, with their gradients, in ``MEMORY_SHARE`` of ``memory_bytes`` (the free
+    memory by default). Pass the models built so far; the largest sets the size. Always >= 1.
+    """
+    if not models:
+        return GROUP_CAP
+    per_model = max(state_bytes(m) + _nbytes(m.trainable_weights) for m in models)
+    memory = memory_bytes if memory_bytes is not None else free_memory_bytes()
+    if memory is None or per_model == 0:
+        return GROUP_CAP
+    return max(1, min(GROUP_CAP, int(memory * MEMORY_SHARE) // per_model))

@@ -23,7 +23,8 @@ import keras
 
 from gridspec.settings import FUSE_AUTO
 from gridspec.training import Fit, FitOutcome, continuation
-from gridspec.training.fused import GroupStepError, fit_group, fused_supported, group_size_cap, why_alone
+from gridspec.training.fused import (GROUP_CAP, GroupStepError, fit_group, fused_supported, group_size_cap,
+                                     release, why_alone)
 from gridspec.training.models import build_model, datasets
 from gridspec.training.reference import fit_one
 
@@ -31,7 +32,8 @@ __all__ = ["AUTO_GROUP_SIZE", "FusedTrainer", "fusion_unavailable"]
 
 # The largest group "auto" forms: past it a group's traced step grows faster than the
 # start-up it saves (benchmarks/fusion_probe.py; docs/performance.md has the figures).
-AUTO_GROUP_SIZE = 12
+# Each group is further bounded by memory (``fused.group_size_cap``).
+AUTO_GROUP_SIZE = GROUP_CAP
 
 
 def fusion_unavailable(runner: Any) -> str | None:
@@ -112,7 +114,9 @@ class FusedTrainer:
             if fit.task.start_epoch:
                 model = continuation.restore(model, continuation.checkpoint_path(s, fit.task.number, fit.repeat))
             members.append((position, model, callbacks))
-        cap = group_size_cap([m for _, m, _ in members]) if members else 1
+        cap = group_size_cap([m for _, m, _ in members]) if members else 1  # memory
+        if cap == GROUP_CAP and self.group_size > GROUP_CAP:  # fuse=N asked for larger groups
+            cap = self.group_size
         if len(members) > cap:  # memory: the rest of this group trains in a second one
             kept, rest = members[:cap], members[cap:]
             for _, model, _ in rest:
@@ -162,5 +166,6 @@ class FusedTrainer:
             if saved is not None and member.error is None:
                 continuation.keep(model, saved)
             outcomes[position] = FitOutcome(history=member.history, error=member.error, fused_with=numbers)
+        release([m for _, m, _ in members])  # the group's traced step holds every member alive
         members.clear()
         keras.backend.clear_session(free_memory=False)
