@@ -15,7 +15,9 @@ group trains alone through the reference trainer, with a note saying why, once:
 from __future__ import annotations
 
 import copy
+import re
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,6 +52,12 @@ class FusedTrainer:
         self.runner = runner
         fuse = runner.settings.fuse
         self.group_size = AUTO_GROUP_SIZE if fuse == FUSE_AUTO else int(fuse)
+        # Models a halving-type strategy may continue, kept in memory with their traced steps
+        # (trial number, repeat) -> model: a promoted member continues from them without a
+        # rebuild, a restore or a new trace of its step. Bounded; a model evicted (or never
+        # kept) is rebuilt from its checkpoint instead, which is slower and gives the same.
+        self._kept: OrderedDict[tuple[int, int], Any] = OrderedDict()
+        self._keep_at_most = 4 * self.group_size
 
     def fit_all(self, fits: Sequence[Fit]) -> list[FitOutcome]:
         outcomes: list[FitOutcome | None] = [None] * len(fits)
@@ -94,6 +102,10 @@ class FusedTrainer:
             callbacks = self._callbacks(fit)
             if callbacks is None:
                 return [self._alone(f) for f in fits]
+            kept = self._kept.pop((fit.task.number, fit.repeat), None) if fit.task.start_epoch else None
+            if kept is not None:  # promoted: it continues from its weights, still in memory
+                members.append((position, kept, callbacks))
+                continue
             # As between two trials alone: names (metrics' too, so history keys) start afresh,
             # and the model is built from the seed's random state.
             keras.backend.clear_session(free_memory=False)
@@ -149,7 +161,9 @@ class FusedTrainer:
                     for source in sources:  # a factory's error inside tf.data, as gridspec's own
                         source.raise_pending()
         except GroupStepError as exc:
-            runner.note(f"trials {', '.join(map(str, numbers))} train alone: the group's step failed ({exc})")
+            first = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()[:1]
+            runner.note(f"trials {', '.join(map(str, numbers))} train alone: the group's traced step "
+                        f"failed ({first[0] if first else type(exc).__name__}); each trial's own error follows")
             for position, _, _ in members:
                 outcomes[position] = self._alone(fits[position])
             return
@@ -166,6 +180,14 @@ class FusedTrainer:
             if saved is not None and member.error is None:
                 continuation.keep(model, saved)
             outcomes[position] = FitOutcome(history=member.history, error=member.error, fused_with=numbers)
-        release([m for _, m, _ in members])  # the group's traced step holds every member alive
+        keep = s.checkpoint_dir is not None  # a halving-type search may continue these
+        for (position, model, _), member in zip(members, group):
+            fit = fits[position]
+            if keep and member.error is None:
+                self._kept[(fit.task.number, fit.repeat)] = model
+        while len(self._kept) > self._keep_at_most:
+            release([self._kept.popitem(last=False)[1]])
+        if not keep:
+            release([m for _, m, _ in members])  # the group's traced step holds every member alive
         members.clear()
         keras.backend.clear_session(free_memory=False)
