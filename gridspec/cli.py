@@ -67,10 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--validation-steps", type=_positive_int, help="validation batches per epoch")
     run.add_argument("--objective", help="Keras history key to compare (default val_loss, or loss)")
     run.add_argument("--direction", choices=("min", "max"), help="min or max (default from the name)")
-    run.add_argument("--strategy", default="grid", help="grid (default), random or halving")
+    run.add_argument("--strategy", default="grid",
+                     help="grid (default), random, halving, asha or hyperband")
     run.add_argument("--eta", type=_positive_int, default=3,
-                     help="halving: promote the best 1/ETA of each rung to ETA times more epochs (default 3)")
-    run.add_argument("--min-epochs", type=_positive_int, help="halving: epochs of the first rung (default 1)")
+                     help="halving, asha, hyperband: promote the best 1/ETA of each rung to ETA times "
+                     "more epochs (default 3)")
+    run.add_argument("--min-epochs", type=_positive_int,
+                     help="halving, asha: epochs of the first rung; hyperband: of its smallest "
+                     "first rung (default 1)")
     run.add_argument("--executor", help="where trials run: process (worker processes even for "
                      "--workers 1) or ray (default: this process, or processes for --workers N)")
     run.add_argument("--address", metavar="ADDR",

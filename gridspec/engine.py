@@ -38,7 +38,7 @@ __all__ = ["MAX_UNCAPPED", "SearchContext", "search"]
 
 MAX_UNCAPPED = 1_000_000  # combinations a search may have without max_trials
 
-StrategyName = Literal["grid", "random", "halving"]
+StrategyName = Literal["grid", "random", "halving", "asha", "hyperband"]
 ExecutorName = Literal["process", "ray"]
 
 
@@ -109,9 +109,9 @@ def search(
 ) -> SearchResult:
     """Train the grid's combinations on the same data and compare them on ``objective``.
 
-    ``eta`` / ``min_epochs`` tune ``strategy="halving"``; ``address`` (a Ray cluster's) and
-    ``trial_resources`` (``{"num_cpus": 1, "num_gpus": 0}`` per trial) tune
-    ``executor="ray"``. Returns a frozen ``SearchResult``. Raises ``GridSpecError`` for usage mistakes before
+    ``eta`` / ``min_epochs`` tune ``strategy="halving"``, ``"asha"`` and ``"hyperband"``;
+    ``address`` (a Ray cluster's) and ``trial_resources`` (``{"num_cpus": 1, "num_gpus": 0}``
+    per trial) tune ``executor="ray"``. Returns a frozen ``SearchResult``. Raises ``GridSpecError`` for usage mistakes before
     anything trains, and ``SearchError`` when every trial failed.
     """
     tensorboard_dir = _check_settings(
@@ -138,6 +138,8 @@ def search(
         raise GridSpecError("a search needs training data (train=None)")
     objective, goal = _resolve_objective(objective, direction, val_fn is not None)
     cache_bytes = DEFAULT_CACHE_BYTES if cache_data is True else int(cache_data or 0)
+    options: dict[str, Any] = {"eta": eta, "min_epochs": min_epochs, "direction": goal}
+    plan = make_strategy(strategy, size=size, epochs=epochs, max_trials=max_trials, seed=seed, **options)
     settings = TrialSettings(
         objective=objective,
         direction=goal,
@@ -147,14 +149,12 @@ def search(
         repeats=repeats,
         cache_bytes=cache_bytes,
         keras_verbose=keras_verbose,
-        checkpoint_dir=_checkpoint_dir(storage) if strategy == "halving" else None,
+        checkpoint_dir=_checkpoint_dir(storage) if getattr(plan, "continues", False) else None,
     )
     best_file = BestModelFile(save_best, goal) if save_best is not None else None
     settings = attrs.evolve(settings, save_dir=best_file.staging if best_file is not None else None,
                            tensorboard_dir=tensorboard_dir)
     runner = TrialRunner(grid, train_fn, val_fn, settings, callbacks=callbacks, distribute=distribute)
-    options: dict[str, Any] = {"eta": eta, "min_epochs": min_epochs, "direction": goal} if strategy == "halving" else {}
-    plan = make_strategy(strategy, size=size, epochs=epochs, max_trials=max_trials, seed=seed, **options)
     report = reporter(verbose)
     context = SearchContext(grid, {
         "epochs": epochs, "steps_per_epoch": steps_per_epoch, "validation_steps": validation_steps,

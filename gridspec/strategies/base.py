@@ -27,7 +27,8 @@ class Proposal:
     """Train combination ``index`` up to ``epochs`` total epochs.
 
     ``start_epoch`` > 0 asks to continue the combination's previous run (its weights and
-    optimizer state) instead of training from scratch; ``rung`` groups halving's stages.
+    optimizer state) instead of training from scratch; ``rung`` groups the stages of
+    halving, asha and hyperband (numbered across hyperband's brackets).
     """
 
     index: int
@@ -44,9 +45,10 @@ class Proposal:
 class Strategy(Protocol):
     """Proposes work and learns from outcomes; ``score=None`` means the trial failed.
 
-    Optional, read by the engine when present (halving has them): ``rung_size(rung)`` for
-    "Model i of N" per rung, ``take_outcomes()`` for per-rung progress lines, and ``pruned``
-    (the indices whose trials end as PRUNED).
+    Optional, read by the engine when present (halving, asha and hyperband have them):
+    ``rung_size(rung)`` for "Model i of N" per rung, ``take_outcomes()`` for per-rung
+    progress lines, ``pruned`` (the indices whose trials end as PRUNED), and ``continues``
+    (True when proposals may have ``start_epoch`` > 0, so trials keep checkpoints).
     """
 
     @property
