@@ -296,3 +296,12 @@ def test_budget_options_are_checked_in_every_budgeted_strategy():
         with pytest.raises(ValueError, match=r"min_epochs must be a positive integer \(got min_epochs=0\)"):
             make_strategy(name, size=4, epochs=3, max_trials=None, seed=0, min_epochs=0)
     assert not hasattr(make_strategy("grid", size=4, epochs=3, max_trials=None, seed=0), "continues")
+
+
+def test_hyperband_max_trials_deals_a_seeded_sample():
+    a = HyperbandStrategy(10**9, 9, max_trials=17, seed=3)
+    b = HyperbandStrategy(10**9, 9, max_trials=17, seed=3)
+    assert [x._queue for x in a.brackets] == [x._queue for x in b.brackets]
+    assert [x.total for x in a.brackets] == [9, 5, 3] and a.total == 17  # the paper's n_s exactly
+    handed, _ = simulate(a, 3, lambda p: float(p.index % 11))
+    assert len({p.index for p in handed}) == 17 and max(p.index for p in handed) > 17
