@@ -45,6 +45,14 @@ def build(units, act):
 """
 
 
+def _like_a_terminal() -> None:
+    """In the child before exec: its own process group (so the test can signal the whole
+    group, as a terminal does), and SIGINT handled even if this test runs in the background
+    of a shell (which starts background jobs with SIGINT ignored, inherited across exec)."""
+    os.setsid()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _descendants(pid: int) -> set[int]:
     """Every live process below ``pid`` (read from /proc: psutil is not a dependency)."""
     parents: dict[int, int] = {}
@@ -93,7 +101,7 @@ def test_ctrl_c_with_two_workers_records_every_finished_trial_and_resumes_the_re
                "--steps-per-epoch", "2", "--storage", str(storage)]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GS_TEST_LOG": str(log)}
     run = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+                           stderr=subprocess.PIPE, text=True, preexec_fn=_like_a_terminal)
     workers: set[int] = set()
     try:
         deadline = time.monotonic() + 240
