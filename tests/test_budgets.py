@@ -102,3 +102,20 @@ def test_the_cli_runs_hyperband_and_prints_each_bracket(write_module):
     assert any(line.startswith("Bracket 1 of 2: Rung 1 (1 epoch): 4 trained; promoted 1") for line in lines)
     assert any(line.startswith("Bracket 2 of 2: Rung 1 (3 epochs): 2 trained; done") for line in lines)
     assert "Traceback" not in done.stderr
+
+
+def test_asha_on_two_worker_processes_continues_promoted_trials():
+    """ASHA's reason to exist: several workers. A promoted trial continues from the
+    checkpoint folder the workers share, in whichever process is free; its curve is still
+    the full run's."""
+    import workers_grid
+
+    settings = dict(epochs=3, steps_per_epoch=3, validation_steps=2, seed=0)
+    events: list[object] = []
+    result = workers_grid.build.search(strategy="asha", workers=2, verbose=events.append, **settings)
+    started = [(e.number, e.start_epoch, e.epochs) for e in events if isinstance(e, TrialStarted)]
+    assert len(set(started)) == len(started) and {n for n, s, _ in started if s == 0} == {1, 2, 3, 4}
+    assert {(s, e) for _, s, e in started} == {(0, 1), (1, 3)}  # promotions continue from epoch 1
+    assert result.best.epochs == 3 and [t.number for t in result.trials] == [1, 2, 3, 4]
+    full = workers_grid.build.search(**settings)
+    _same_curves(result, full)
