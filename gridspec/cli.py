@@ -113,11 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--objective", metavar="KEY", help="Keras history key to compare (default val_loss, or loss)")
     how.add_argument("--direction", choices=("min", "max"),
                      help="min or max (default from the name: accuracy-, AUC-, IoU-like... are max)")
-    how.add_argument("--strategy", metavar="NAME", default="grid", help="grid (default), random or halving")
+    how.add_argument("--strategy", metavar="NAME", default="grid",
+                     help="grid (default), random, halving, asha or hyperband")
     how.add_argument("--max-trials", metavar="N", type=_positive_int, help="train at most N combinations")
     how.add_argument("--eta", metavar="N", type=_positive_int,
-                     help="halving: promote the best 1/ETA of each rung to ETA times more epochs (default 3)")
-    how.add_argument("--min-epochs", metavar="N", type=_positive_int, help="halving: epochs of the first rung (default 1)")
+                     help="halving, asha, hyperband: promote the best 1/ETA of each rung to ETA times "
+                     "more epochs (default 3)")
+    how.add_argument("--min-epochs", metavar="N", type=_positive_int,
+                     help="halving, asha: epochs of the first rung; hyperband: of its smallest first rung (default 1)")
     how.add_argument("--max-failures", type=_positive_int, metavar="N",
                      help="stop after N failed trials in a row")
     where = run.add_argument_group("where trials run")

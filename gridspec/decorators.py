@@ -119,7 +119,7 @@ class GridFunction:
         validation_steps: int | None = None,
         objective: str | None = None,
         direction: Literal["min", "max"] | None = None,
-        strategy: Literal["grid", "random", "halving"] = "grid",
+        strategy: Literal["grid", "random", "halving", "asha", "hyperband"] = "grid",
         max_trials: int | None = None,
         max_failures: int | None = None,
         eta: int | None = None,

@@ -141,7 +141,10 @@ class SQLiteBackend:
                     self._lock = _lock_file(self.path)
         except BaseException:
             self.close()
-            if existing:  # a refused file is left as it was: no -wal/-shm left beside it
+            # A refused file is left as it was: no -wal/-shm left beside it. But a -wal
+            # with frames in it was written by a search creating this journal while we
+            # read it: removing it would hide (and, on a crash, lose) that search's trials.
+            if existing and (writable or not _has_frames(self.path + "-wal")):
                 for sidecar in absent:
                     with contextlib.suppress(OSError):
                         os.remove(sidecar)
@@ -293,6 +296,15 @@ def _check_journal(db: sqlite3.Connection, path: str) -> None:
 
 
 _UNCLOSED: list[Any] = []
+
+
+def _has_frames(wal: str) -> bool:
+    """A -wal beyond its 32-byte header holds some writer's transactions (a reader never
+    writes one)."""
+    try:
+        return os.path.getsize(wal) > 32
+    except OSError:
+        return False
 
 
 def _lock_file(path: str) -> Any:

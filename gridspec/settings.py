@@ -17,6 +17,8 @@ import attrs
 
 from gridspec.errors import GridSpecError
 from gridspec.naming import did_you_mean
+from gridspec.strategies import CONTINUING as CONTINUING_STRATEGIES
+from gridspec.strategies import STRATEGIES
 from gridspec.decorators import AUTO
 
 __all__ = [
@@ -33,8 +35,8 @@ __all__ = [
 
 MAX_UNCAPPED = 1_000_000  # combinations a search may have without max_trials
 DEFAULT_CACHE_BYTES = 1 << 30  # shared training batches kept in memory (cache_data=True)
-STRATEGY_NAMES = ("grid", "random", "halving")  # extended by strategies that register more
-CONTINUING = frozenset({"halving"})  # strategies that continue promoted trials (eta, min_epochs)
+STRATEGY_NAMES = STRATEGIES
+CONTINUING = CONTINUING_STRATEGIES  # strategies that continue promoted trials (eta, min_epochs)
 EXECUTORS = ("process", "ray")  # names users may pass as executor=; None picks by workers
 FUSE_AUTO = "auto"
 
@@ -227,7 +229,7 @@ class SearchSettings:
     callbacks: tuple[Any, ...] = _score(default=(), validator=_check_callbacks,
                                         converter=lambda v: tuple(v) if isinstance(v, list) else v)
     # how to search
-    strategy: str = attrs.field(default="grid", validator=_check_strategy)
+    strategy: str = attrs.field(default="grid", validator=_check_strategy)  # STRATEGY_NAMES
     max_trials: int | None = attrs.field(default=None, converter=_as_int, validator=_positive(allow_none=True))
     max_failures: int | None = attrs.field(default=None, converter=_as_int, validator=_positive(allow_none=True))
     eta: int | None = attrs.field(default=None, converter=_as_int, validator=_check_eta)
@@ -261,8 +263,8 @@ class SearchSettings:
             for name in ("eta", "min_epochs"):
                 if getattr(self, name) is not None:
                     raise GridSpecError(
-                        f"{name}= tunes successive halving; it needs strategy='halving' "
-                        f"(got strategy={self.strategy!r}, {name}={getattr(self, name)!r})"
+                        f"{name}= tunes successive halving; it needs strategy='halving', 'asha' or "
+                        f"'hyperband' (got strategy={self.strategy!r}, {name}={getattr(self, name)!r})"
                     )
         if self.executor != "ray":
             for name in ("address", "trial_resources"):

@@ -184,7 +184,7 @@ def build(act): return keras.Sequential([keras.Input((4,)), keras.layers.Dense(1
 def train(): return gen()
 @gs.grid(act=["relu"])
 def build(act): return model(act)
-''', {"steps_per_epoch": 2, "strategy": "bayes"}, gs.GridSpecError, ["unknown strategy 'bayes'", "'grid'", "'random'"]),
+''', {"steps_per_epoch": 2, "strategy": "bayes"}, gs.GridSpecError, ["unknown strategy 'bayes'", "'grid'", "'random'", "'asha'", "'hyperband'"]),
     ("unknown executor", '''
 @gs.train_data
 def train(): return gen()

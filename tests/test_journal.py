@@ -400,3 +400,28 @@ def test_a_failed_write_is_a_journal_error_saying_what_is_safe(tmp_path: Path) -
         journal.record_finish(trial(2), 2)
     journal.close()
     assert sorted(load(path).latest) == [1]
+
+
+def test_a_reader_never_removes_the_wal_of_a_search_creating_the_journal(tmp_path, monkeypatch):
+    """``gridspec show`` (or ``load``) racing a search's first seconds: the file exists, its
+    tables do not yet. The refused read must not delete the writer's -wal/-shm, which would
+    hide every later trial from readers and lose them if the search then crashed."""
+    import sqlite3
+
+    import gridspec.journal as journal
+
+    path = str(tmp_path / "search.sqlite")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")  # a WAL header, and no -wal/-shm yet
+    assert os.path.getsize(path) > 0 and not os.path.exists(path + "-wal")
+    real_check = journal._check_journal
+
+    def writer_goes_on(db, label):  # between the reader's open and its check
+        writer.execute("CREATE TABLE gridspec_early (x)")  # the writer's first transaction
+        return real_check(db, label)
+
+    monkeypatch.setattr(journal, "_check_journal", writer_goes_on)
+    with pytest.raises(journal.JournalError, match="not a gridspec journal"):
+        journal.SQLiteBackend(path, writable=False)
+    assert os.path.exists(path + "-wal") and os.path.exists(path + "-shm")
+    writer.close()

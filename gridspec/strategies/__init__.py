@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
-from gridspec.strategies.base import Decision, Proposal, Strategy
+from gridspec.strategies.asha import AshaStrategy
+from gridspec.strategies.base import Decision, Proposal, Strategy, StrategyBase
 from gridspec.strategies.exhaustive import GridStrategy, RandomStrategy
 from gridspec.strategies.halving import HalvingStrategy
+from gridspec.strategies.hyperband import HyperbandStrategy
 
-__all__ = ["Decision", "GridStrategy", "HalvingStrategy", "Proposal", "RandomStrategy", "Strategy", "make_strategy", "STRATEGIES"]
+__all__ = [
+    "AshaStrategy", "Decision", "GridStrategy", "HalvingStrategy", "HyperbandStrategy", "Proposal",
+    "RandomStrategy", "Strategy", "StrategyBase", "make_strategy", "CONTINUING", "STRATEGIES",
+]
 
-STRATEGIES = ("grid", "random", "halving")
+STRATEGIES = ("grid", "random", "halving", "asha", "hyperband")
+
+_BUDGETED = {"halving": HalvingStrategy, "asha": AshaStrategy, "hyperband": HyperbandStrategy}
+CONTINUING = frozenset(_BUDGETED)  # continue promoted trials (``continues``); take eta, min_epochs
 
 
 def make_strategy(
-    name: str, *, size: int, epochs: int, max_trials: int | None, seed: int, **options: object
+    name: str, *, size: int, epochs: int, max_trials: int | None, seed: int,
+    eta: int = 3, min_epochs: int | None = None, direction: str = "min",
 ) -> Strategy:
-    """Build the strategy a user named; unknown names were refused before this is called."""
+    """Build the strategy a user named; unknown names were refused before this is called.
+
+    ``eta``, ``min_epochs`` and ``direction`` go to the strategies that spend budgets
+    (halving, asha, hyperband); grid and random have no use for them.
+    """
     if name == "grid":
         return GridStrategy(size, epochs, max_trials)
     if name == "random":
         return RandomStrategy(size, epochs, max_trials, seed)
-    if name == "halving":
-        return HalvingStrategy(size, epochs, max_trials=max_trials, seed=seed, **options)  # type: ignore[arg-type]
+    if name in _BUDGETED:
+        return _BUDGETED[name](size, epochs, max_trials=max_trials, seed=seed, eta=eta,
+                               min_epochs=min_epochs, direction=direction)
     raise ValueError(f"unknown strategy {name!r}")  # validated earlier in engine

@@ -8,6 +8,7 @@ journal or the space's values: only its size. Everything random is seeded explic
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from typing import Protocol
 
 import attrs
@@ -27,7 +28,8 @@ class Proposal:
     """Train combination ``index`` up to ``epochs`` total epochs.
 
     ``start_epoch`` > 0 asks to continue the combination's previous run (its weights and
-    optimizer state) instead of training from scratch; ``rung`` groups halving's stages.
+    optimizer state) instead of training from scratch; ``rung`` groups the stages of
+    halving, asha and hyperband (numbered across hyperband's brackets).
     """
 
     index: int
@@ -44,14 +46,18 @@ class Proposal:
 class Strategy(Protocol):
     """Proposes work and learns from outcomes; ``score=None`` means the trial failed.
 
-    Strategies with rungs (halving) also say how big a rung is (``rung_size``, for
-    "Model i of N" per rung), hand over per-rung progress lines (``take_outcomes``) and name
-    the combinations that end PRUNED; ``StrategyBase`` gives the rung-less answers.
+    Strategies with rungs (halving, asha, hyperband) also say how big a rung is
+    (``rung_size``, for "Model i of N" per rung), hand over per-rung progress lines
+    (``take_outcomes``), name the combinations that end PRUNED, and say whether proposals may
+    continue earlier runs (``continues``: trials then keep checkpoints); ``StrategyBase``
+    gives the rung-less answers.
     """
 
     @property
     def total(self) -> int:
         """How many distinct combinations this run will train (for "Model i of N")."""
+
+    continues: bool  # proposals may continue an earlier run (start_epoch > 0)
 
     @property
     def pruned(self) -> frozenset[int]: ...
@@ -62,11 +68,13 @@ class Strategy(Protocol):
 
     def rung_size(self, rung: int) -> int | None: ...
 
-    def take_outcomes(self) -> list[object]: ...
+    def take_outcomes(self) -> Sequence[object]: ...
 
 
 class StrategyBase:
     """The answers of a strategy without rungs: nothing pruned, no rung lines."""
+
+    continues = False
 
     @property
     def pruned(self) -> frozenset[int]:
@@ -75,5 +83,5 @@ class StrategyBase:
     def rung_size(self, rung: int) -> int | None:
         return None
 
-    def take_outcomes(self) -> list[object]:
+    def take_outcomes(self) -> Sequence[object]:
         return []

@@ -25,7 +25,7 @@ import attrs
 
 from gridspec.strategies.base import Decision, Proposal
 
-__all__ = ["HalvingStrategy", "RungOutcome", "ladder"]
+__all__ = ["HalvingStrategy", "RungOutcome", "check_budget_options", "ladder", "ranked"]
 
 
 def ladder(epochs: int, eta: int, min_epochs: int = 1) -> tuple[int, ...]:
@@ -36,6 +36,26 @@ def ladder(epochs: int, eta: int, min_epochs: int = 1) -> tuple[int, ...]:
     budgets = [max(min_epochs, int(round(epochs / eta**k))) for k in range(steps, 0, -1)]
     budgets.append(epochs)
     return tuple(sorted(set(b for b in budgets if b <= epochs)))
+
+
+def check_budget_options(eta: object, min_epochs: object, direction: object) -> int:
+    """Refuse bad ``eta`` / ``min_epochs`` / ``direction`` (the engine checked them for users
+    already); returns ``min_epochs`` with its default (1) filled in."""
+    if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
+        raise ValueError(f"eta must be an integer of at least 2 (got eta={eta!r})")
+    if min_epochs is None:
+        min_epochs = 1
+    if isinstance(min_epochs, bool) or not isinstance(min_epochs, int) or min_epochs < 1:
+        raise ValueError(f"min_epochs must be a positive integer (got min_epochs={min_epochs!r})")
+    if direction not in ("min", "max"):
+        raise ValueError(f"direction must be 'min' or 'max' (got {direction!r})")
+    return min_epochs
+
+
+def ranked(scores: Mapping[int, float | None], direction: str) -> list[int]:
+    """The indices that have a score, best first; ties go to the lower index."""
+    sign = -1.0 if direction == "max" else 1.0
+    return [i for _, i in sorted((sign * s, i) for i, s in scores.items() if s is not None)]
 
 
 @attrs.frozen
@@ -67,6 +87,8 @@ class RungOutcome:
 class HalvingStrategy:
     """Successive halving over ``size`` combinations (or a seeded sample of ``max_trials``)."""
 
+    continues = True  # promoted trials continue from checkpoints (the engine keeps a folder)
+
     def __init__(
         self,
         size: int,
@@ -77,21 +99,20 @@ class HalvingStrategy:
         min_epochs: int | None = None,
         max_trials: int | None = None,
         seed: int = 0,
+        indices: Sequence[int] | None = None,
+        budgets: Sequence[int] | None = None,
     ) -> None:
-        if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
-            raise ValueError(f"eta must be an integer of at least 2 (got eta={eta!r})")
-        if min_epochs is None:
-            min_epochs = 1
-        if isinstance(min_epochs, bool) or not isinstance(min_epochs, int) or min_epochs < 1:
-            raise ValueError(f"min_epochs must be a positive integer (got min_epochs={min_epochs!r})")
-        if direction not in ("min", "max"):
-            raise ValueError(f"direction must be 'min' or 'max' (got {direction!r})")
+        """``indices`` / ``budgets`` replace the grid's combinations and the ladder (one
+        Hyperband bracket: its share of the grid, the ladder's top rungs)."""
+        min_epochs = check_budget_options(eta, min_epochs, direction)
         self.epochs = epochs
         self.eta = eta
         self.direction = direction
-        self.budgets = ladder(epochs, eta, min_epochs)
-        if max_trials is None or max_trials >= size:
-            first: list[int] = list(range(size))
+        self.budgets = ladder(epochs, eta, min_epochs) if budgets is None else tuple(budgets)
+        if indices is not None:
+            first: list[int] = list(indices)
+        elif max_trials is None or max_trials >= size:
+            first = list(range(size))
         else:  # a uniform sample, run in grid order (as the random strategy does)
             first = sorted(random.Random(seed).sample(range(size), max_trials))
         self._total = len(first)
@@ -117,7 +138,7 @@ class HalvingStrategy:
         return self._sizes[rung]
 
     def ask(self) -> Proposal | Decision:
-        if self._done:
+        if self._done or not self._queue:
             return Decision.STOP
         for index in self._queue:
             if index not in self._asked and index not in self._scores:
@@ -141,17 +162,14 @@ class HalvingStrategy:
         """Combinations stopped before the full budget because others scored better."""
         return frozenset(self._pruned)
 
-    def take_outcomes(self) -> list[object]:
+    def take_outcomes(self) -> list[RungOutcome]:
         """The rungs that finished since the last call (for per-rung progress lines)."""
-        outcomes: list[object] = list(self._outcomes)
-        self._outcomes = []
+        outcomes, self._outcomes = self._outcomes, []
         return outcomes
 
     # -- internals --------------------------------------------------------------------------
     def _ranked(self) -> list[int]:
-        sign = -1.0 if self.direction == "max" else 1.0
-        scored = [(sign * s, i) for i, s in self._scores.items() if s is not None]
-        return [i for _, i in sorted(scored)]
+        return ranked(self._scores, self.direction)
 
     def _advance(self) -> None:
         ranked = self._ranked()

@@ -161,9 +161,9 @@ class FusedTrainer:
                     for source in sources:  # a factory's error inside tf.data, as gridspec's own
                         source.raise_pending()
         except GroupStepError as exc:
-            first = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()[:1]
+            lines = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
             runner.note(f"trials {', '.join(map(str, numbers))} train alone: the group's traced step "
-                        f"failed ({first[0] if first else type(exc).__name__}); each trial's own error follows")
+                        f"failed ({lines[0] if lines else type(exc).__name__}); each trial's own error follows")
             for position, _, _ in members:
                 outcomes[position] = self._alone(fits[position])
             return
