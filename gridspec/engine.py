@@ -357,6 +357,7 @@ class _Loop:
         self.finished_in: dict[int, int] = {}
         self._groups_left: dict[int, int] = {}  # group id -> members still running
         self._next_group = 0
+        self._order: dict[concurrent.futures.Future[Trial], int] = {}  # submission order
 
     def _emit(self, event: Event) -> None:
         if self.report is not None:
@@ -397,6 +398,8 @@ class _Loop:
         self._next_group += 1
         self._groups_left[gid] = len(group)
         futures = self.executor.submit_many(tasks)
+        for future in futures:
+            self._order[future] = len(self._order)
         return {future: (proposal, gid) for future, proposal in zip(futures, group)}
 
     def _resume(self, proposal: Proposal, stored: Trial) -> None:
@@ -484,7 +487,10 @@ class _Loop:
                     break
                 raise RuntimeError("strategy waits with no trial running")  # a strategy bug
             done, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
-            for future in sorted(done, key=lambda f: pending[f][0].index):
+            # outcomes that arrive together are told in the order they were asked for, as if
+            # the trials had trained one after another
+            for future in sorted(done, key=self._order.__getitem__):
+                del self._order[future]
                 proposal, gid = pending.pop(future)
                 self._groups_left[gid] -= 1
                 if not self._groups_left[gid]:

@@ -97,7 +97,8 @@ def test_ctrl_c_with_two_workers_records_every_finished_trial_and_resumes_the_re
     module = tmp_path / "slow_grid.py"
     module.write_text(MODULE)
     storage, log = tmp_path / "search.sqlite", tmp_path / "built.jsonl"
-    command = [sys.executable, "-m", "gridspec", "run", f"{module}:build", "--workers", "2",
+    # --fuse 1: each worker runs one trial at a time, so Ctrl-C lands with trials left to run
+    command = [sys.executable, "-m", "gridspec", "run", f"{module}:build", "--workers", "2", "--fuse", "1",
                "--steps-per-epoch", "2", "--storage", str(storage)]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GS_TEST_LOG": str(log)}
     run = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,

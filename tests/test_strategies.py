@@ -295,7 +295,7 @@ def test_budget_options_are_checked_in_every_budgeted_strategy():
             make_strategy(name, size=4, epochs=3, max_trials=None, seed=0, eta=1)
         with pytest.raises(ValueError, match=r"min_epochs must be a positive integer \(got min_epochs=0\)"):
             make_strategy(name, size=4, epochs=3, max_trials=None, seed=0, min_epochs=0)
-    assert not hasattr(make_strategy("grid", size=4, epochs=3, max_trials=None, seed=0), "continues")
+    assert make_strategy("grid", size=4, epochs=3, max_trials=None, seed=0).continues is False
 
 
 def test_hyperband_max_trials_deals_a_seeded_sample():
