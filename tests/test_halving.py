@@ -83,17 +83,6 @@ def test_max_trials_samples_the_first_rung_with_the_seed():
     assert make_strategy("halving", size=1000, epochs=3, max_trials=9, seed=1).total == 9
 
 
-def test_a_replayed_journal_does_not_redo_a_rung():
-    full = HalvingStrategy(9, 9, eta=3)
-    proposals = drive(full)
-    curves = {i: [10.0 + i, 5.0 + i, 1.0 + i][:3] for i in range(9)}  # 3 epochs recorded for all
-    resumed = HalvingStrategy(9, 9, eta=3)
-    resumed.restore({i: c[:1] for i, c in curves.items()} | {0: curves[0], 1: curves[1], 2: curves[2]})
-    rest = drive(resumed)
-    assert all(p.rung == 2 for p in rest)  # rungs 1 and 2 came from the journal
-    assert [p.index for p in rest] == [p.index for p in proposals if p.rung == 2] == [0]
-
-
 @settings(max_examples=60, deadline=None)
 @given(size=st.integers(1, 200), epochs=st.integers(1, 30), eta=st.integers(2, 5),
        seed=st.integers(0, 3))

@@ -199,25 +199,3 @@ class HalvingStrategy:
         self._sizes.append(len(self._queue))
         self._asked = set()
         self._scores = {}
-
-    def restore(self, curves: Mapping[int, Sequence[float] | None]) -> None:
-        """Replay recorded runs (a journal's), before the first ``ask``: ``curves`` maps a
-        combination index to its per-epoch objective (None if it failed). Each curve counts
-        for every rung it covers, so a resumed search does not redo a rung; combinations
-        that stopped short of their rung's budget run again from their last checkpoint."""
-        while not self._done:
-            for index in self._queue:
-                if index in self._scores or index not in curves:
-                    continue
-                curve = curves[index]
-                if curve is None:
-                    self._scores[index] = None
-                elif len(curve) >= self.budget:
-                    prefix = [float(v) for v in curve[: self.budget]]
-                    self._scores[index] = max(prefix) if self.direction == "max" else min(prefix)
-                    self._reached[index] = self.budget
-                elif curve:
-                    self._reached[index] = len(curve)
-            if len(self._scores) < len(self._queue):
-                return
-            self._advance()
