@@ -30,6 +30,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workload", default="seed-12")
     parser.add_argument("--fuse", default="auto")
+    parser.add_argument("--strategy", help="e.g. halving (eta 3)")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--steps", type=int)
     args = parser.parse_args()
     import keras
     import tensorflow as tf
@@ -37,6 +40,8 @@ def main() -> None:
     tf.constant(0.0) + 1.0
     mod = fusion_bench._module(args.workload)
     _, epochs, steps, val_steps, _ = fusion_bench.WORKLOADS[args.workload]
+    epochs, steps = args.epochs or epochs, args.steps or steps
+    extra = dict(strategy=args.strategy, eta=3) if args.strategy else {}
 
     class Stamp(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
@@ -56,41 +61,44 @@ def main() -> None:
     fuse = args.fuse if args.fuse == "auto" else int(args.fuse)
     t0 = time.perf_counter()
     result = mod.build.search(epochs=epochs, steps_per_epoch=steps, validation_steps=val_steps,
-                              callbacks=[Stamp()], fuse=fuse, verbose=events)
+                              callbacks=[Stamp()], fuse=fuse, verbose=events, **extra)
     wall = time.perf_counter() - t0
-    # Groups: members trained in lockstep share their train_begin..train_end span; cluster by it.
-    spans: dict[int, dict[str, list[float]]] = {}
-    for name, who, t in EVENTS:
-        spans.setdefault(who, {}).setdefault(name, []).append(t)
-    units = []  # (train_begin, [epoch ends], train_end), one per group (first member) or trial
-    seen_begin = set()
-    for who, s in sorted(spans.items(), key=lambda kv: kv[1]["train_begin"][0]):
-        begin = round(s["train_begin"][0], 1)
-        if fuse == "auto" and any(abs(begin - b) < 0.05 for b in seen_begin):
-            continue
-        seen_begin.add(begin)
-        units.append((s["train_begin"][0], s["epoch_end"], max(max(x["train_end"]) for x in spans.values()
-                                                                 if abs(x["train_begin"][0] - s["train_begin"][0]) < 0.05)))
+    # Units: a group (fused) or a trial (fuse=1) spans from the first on_train_begin while no
+    # member is training to the on_train_end that leaves none training; its epochs are its
+    # first member's.
+    units = []  # (train_begin, [epoch ends], train_end)
+    active, leader, begin, ends = 0, None, 0.0, []
+    for name, who, t in sorted(EVENTS, key=lambda e: e[2]):
+        if name == "train_begin":
+            if active == 0:
+                leader, begin, ends = who, t, []
+            active += 1
+        elif name == "epoch_end" and who == leader:
+            ends.append(t)
+        elif name == "train_end":
+            active -= 1
+            if active == 0:
+                units.append((begin, ends, t))
     prev_end = t0
     rows = []
     for begin, ends, end in units:
         first = ends[0] - begin
         later = [(b - a) for a, b in zip(ends, ends[1:])]
-        rows.append({"setup": begin - prev_end, "first_epoch": first,
+        rows.append({"epochs": len(ends), "setup": begin - prev_end, "first_epoch": first,
                      "later_epoch": statistics.median(later) if later else None,
                      "after_last_epoch": end - ends[-1]})
         prev_end = end
     tail = t0 + wall - prev_end
     total = {k: sum(r[k] for r in rows if r[k] is not None) for k in ("setup", "first_epoch", "after_last_epoch")}
-    later_total = sum(r["later_epoch"] * (epochs - 1) for r in rows if r["later_epoch"] is not None)
+    later_total = sum(r["later_epoch"] * (r["epochs"] - 1) for r in rows if r["later_epoch"] is not None)
     print(json.dumps({"workload": args.workload, "fuse": args.fuse, "wall": round(wall, 3), "units": len(rows),
                       "trials": len(result.trials), "setup_total": round(total["setup"], 3),
                       "first_epochs_total": round(total["first_epoch"], 3), "later_epochs_total": round(later_total, 3),
                       "after_training_total": round(total["after_last_epoch"], 3), "tail_after_last_unit": round(tail, 3),
-                      "later_epoch_median_s": round(statistics.median(r["later_epoch"] for r in rows), 4) if epochs > 1 else None,
-                      "per_step_steady_ms_per_unit": round(1000 * statistics.median(r["later_epoch"] for r in rows) / steps, 3) if epochs > 1 else None,
+                      "later_epoch_median_s": round(statistics.median([r["later_epoch"] for r in rows if r["later_epoch"] is not None] or [0.0]), 4) if epochs > 1 else None,
+                      "per_step_steady_ms_per_unit": round(1000 * statistics.median([r["later_epoch"] for r in rows if r["later_epoch"] is not None] or [0.0]) / steps, 3) if epochs > 1 else None,
                       "load1": os.getloadavg()[0]}))
-    for r in rows[:3]:
+    for r in rows[:3] if not args.strategy else rows:
         print("  unit:", {k: (round(v, 3) if v is not None else None) for k, v in r.items()})
 
 
