@@ -48,7 +48,7 @@ def main() -> None:
             EVENTS.append(("train_begin", id(self), time.perf_counter()))
 
         def on_epoch_end(self, epoch, logs=None):
-            EVENTS.append((f"epoch_end", id(self), time.perf_counter()))
+            EVENTS.append(("epoch_end", id(self), time.perf_counter()))
 
         def on_train_end(self, logs=None):
             EVENTS.append(("train_end", id(self), time.perf_counter()))
