@@ -358,6 +358,7 @@ class _Loop:
         self._groups_left: dict[int, int] = {}  # group id -> members still running
         self._next_group = 0
         self._order: dict[concurrent.futures.Future[Trial], int] = {}  # submission order
+        self._arrived_with = 0  # outcomes that arrived with the one being told, still to tell
 
     def _emit(self, event: Event) -> None:
         if self.report is not None:
@@ -437,8 +438,9 @@ class _Loop:
         self.finished_in[proposal.rung] = self.finished_in.get(proposal.rung, 0) + 1
         self.durations.append(trial.duration)
         position, total = self._progress(proposal, self.finished, self.finished_in)
-        remaining = max(0, total - position)
-        eta = sum(self.durations) / len(self.durations) * remaining / self.executor.capacity
+        # trials that finished together with this one (a fused group) are not "remaining"
+        remaining = max(0, total - position - self._arrived_with)
+        eta = sum(self.durations) / len(self.durations) * remaining / self.executor.capacity if remaining else None
         self._emit(TrialFinished(position, total, trial, eta))
         self._rung_notes()
 
@@ -489,7 +491,8 @@ class _Loop:
             done, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
             # outcomes that arrive together are told in the order they were asked for, as if
             # the trials had trained one after another
-            for future in sorted(done, key=self._order.__getitem__):
+            for told, future in enumerate(sorted(done, key=self._order.__getitem__), start=1):
+                self._arrived_with = len(done) - told
                 del self._order[future]
                 proposal, gid = pending.pop(future)
                 self._groups_left[gid] -= 1

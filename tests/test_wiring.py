@@ -329,3 +329,15 @@ def test_a_batch_size_axis_batches_in_memory_arrays():
     result = any_model.search(train=lambda: (x, x[:, :1]), val=None, epochs=1)
     assert [t.params["batch_size"] for t in result.completed] == [8, 32]
     assert result.trials[0].history["loss"] != result.trials[1].history["loss"]
+
+
+def test_the_eta_counts_only_trials_still_to_train():
+    from gridspec.progress import TrialFinished
+
+    space = gs.grid(act=list(range(4)))(lambda act: None).space
+    alone: list = []
+    _Loop(space, GridStrategy(4, 1), FakeExecutor(), alone.append, group_size=1).run()
+    assert [e.eta is not None for e in alone if isinstance(e, TrialFinished)] == [True, True, True, False]
+    together: list = []
+    _Loop(space, GridStrategy(4, 1), FakeExecutor(), together.append, group_size=4).run()
+    assert [e.eta for e in together if isinstance(e, TrialFinished)] == [None] * 4  # all done at once
