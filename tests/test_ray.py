@@ -61,9 +61,11 @@ def same_results(a: gs.SearchResult, b: gs.SearchResult) -> None:
 
 
 def test_a_search_on_ray_equals_the_in_process_search_and_failures_are_failed_trials(local_ray):
-    on_ray = build.search(executor="ray", **SETTINGS)
+    on_ray = build.search(executor="ray", **SETTINGS)  # fused groups, one Ray task each
+    assert any(t.fused_with for t in on_ray.trials)
     here = build.search(**SETTINGS)
     same_results(on_ray, here)
+    same_results(on_ray, build.search(fuse=1, **SETTINGS))  # Keras fit, one trial at a time
     failed = on_ray.failed
     assert [t.number for t in failed] == [6, 8]
     assert all(t.error == "ValueError: boom with 8 units" and t.status is gs.TrialStatus.FAILED for t in failed)

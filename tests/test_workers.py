@@ -38,14 +38,18 @@ def parallel(tmp_path_factory):
     return result, [json.loads(line) for line in log.read_text().splitlines()]
 
 
-def test_parallel_equals_sequential(parallel):
-    result, _ = parallel
-    sequential = workers_grid.build.search(**SETTINGS)
+@pytest.mark.parametrize("fuse", ["auto", 1])
+def test_parallel_equals_sequential(parallel, fuse):
+    result, _ = parallel  # two workers, fused groups (one per worker)
+    assert all(len(t.fused_with) == 1 for t in result.trials)
+    sequential = workers_grid.build.search(fuse=fuse, **SETTINGS)  # fuse=1: Keras fit, one by one
     assert [t.params for t in result.trials] == [t.params for t in sequential.trials]
     assert [t.status for t in result.trials] == [t.status for t in sequential.trials]
     for par, seq in zip(result.trials, sequential.trials):
-        assert par.score == pytest.approx(seq.score, rel=1e-4, abs=1e-6)
-        assert par.best_epoch == seq.best_epoch
+        assert par.score == pytest.approx(seq.score, rel=1e-5)
+        assert par.best_epoch == seq.best_epoch and par.epochs == seq.epochs
+        for key in seq.history:
+            assert par.history[key] == pytest.approx(seq.history[key], rel=1e-5)
     assert result.best_params == sequential.best_params
 
 
