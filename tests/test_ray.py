@@ -96,6 +96,14 @@ def test_a_crashed_worker_is_a_failed_trial(local_ray):
     assert "died" in result.trials[1].error or "Worker" in result.trials[1].error
 
 
+def test_a_crashed_worker_under_a_fused_group_fails_only_the_culprit(local_ray):
+    # one slot (2 CPUs a task): both trials form one group, whose worker dies building trial 2
+    result = crashing.search(executor="ray", epochs=1, steps_per_epoch=2, train=train, val=None,
+                             trial_resources={"num_cpus": 2})
+    assert [t.status for t in result.trials] == [gs.TrialStatus.COMPLETE, gs.TrialStatus.FAILED]
+    assert result.trials[0].fused_with == ()  # it completed when run again alone
+
+
 def test_without_ray_the_executor_says_which_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(gs.GridSpecError, match=r'executor="ray" needs Ray; install it with pip install "gridspec\[ray\]"'):

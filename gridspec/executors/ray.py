@@ -89,15 +89,26 @@ class RayExecutor(Executor):
 
     def submit_many(self, tasks: Sequence[TrialTask]) -> list[Future[Trial]]:
         futures: list[Future[Trial]] = [Future() for _ in tasks]
-        ref = self._remote.remote(self._key, self._spec_ref, list(tasks))
+        self._send(list(tasks), futures)
+        return futures
+
+    def _send(self, tasks: list[TrialTask], futures: list[Future[Trial]]) -> None:
+        ref = self._remote.remote(self._key, self._spec_ref, tasks)
         self._pending.add(ref)
 
         def done(outcome: Future[Any]) -> None:
             self._pending.discard(ref)
+            exc = outcome.exception()
+            if (len(tasks) > 1 and exc is not None and getattr(exc, "cause", None) is None
+                    and self._ray.is_initialized()):
+                # the worker died under a fused group: its members run again, each alone,
+                # so only the culprit fails (as with local worker processes)
+                for task, future in zip(tasks, futures):
+                    self._send([task], [future])
+                return
             _settle(futures, outcome)
 
         ref.future().add_done_callback(done)
-        return futures
 
     def shutdown(self, cancel: bool = False) -> None:
         """Cancel what is still running (an interrupted search), and stop a Ray we started."""
