@@ -433,7 +433,10 @@ def _write_insights(result: Any, args: argparse.Namespace, out: TextIO) -> None:
     if len(effects):
         out.write(str(effects) + "\n")
     if getattr(args, "save_best", None) and result.completed:
-        out.write(f"Best model saved to {args.save_best} (trial {result.best.number}, epoch {result.best.best_epoch})\n")
+        if os.path.exists(args.save_best):
+            out.write(f"Best model saved to {args.save_best} (trial {result.best.number}, epoch {result.best.best_epoch})\n")
+        else:
+            out.write(f"Best model not saved to {args.save_best}: the model could not be saved (see the note above)\n")
     if getattr(args, "tensorboard", None):
         out.write(f"TensorBoard logs in {args.tensorboard} (tensorboard --logdir {args.tensorboard})\n")
     if getattr(args, "plot", None):

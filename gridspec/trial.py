@@ -142,6 +142,7 @@ class TrialRunner:
         self.distribute = distribute
         self.notes = notes
         self._noted: set[str] = set()
+        self._unsaved = False  # a save_best model failed to save (said once)
         check_factories(grid, train, val)
         self.sources = Sources(train, val, settings.cache_bytes)
         self.trainer = make_trainer(self)
@@ -248,11 +249,15 @@ class TrialRunner:
             assert outcome.history is not None
             run.histories.append(outcome.history)
 
-    def _finish_hooks(self, run: _Run, trial: Trial) -> Trial | GridSpecError:
+    def _finish_hooks(self, run: _Run, trial: Trial) -> Trial:
+        """A trial's files (save_best's model, its TensorBoard session). A model that can't be
+        saved fails that feature, said once, never the trial or the search."""
         try:
             run.hooks.finish(trial)
         except GridSpecError as exc:
-            return exc
+            if not self._unsaved:  # one note: the next trials' models fail the same way
+                self._unsaved = True
+                self.note(" ".join(str(exc).split()) + "; the search goes on without saving models")
         return trial
 
     def _conclude(self, run: _Run, share: float) -> Trial | GridSpecError:

@@ -268,3 +268,33 @@ def test_the_jax_backend_trains_alone_with_a_note(tmp_path):
     first, second = proc.stdout.strip().splitlines()[-2:]
     assert first == "jax 3 [(), (), ()]"
     assert "trains alone" in second and "jax" in second
+
+
+class Scaled(keras.layers.Layer):
+    """A custom layer whose config can't be written: Keras can't save a model holding it."""
+
+    def __init__(self, factor, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        return x * self.factor
+
+    def get_config(self):
+        raise NotImplementedError("Scaled has no config")
+
+
+@gs.grid(factor=[1.0, 2.0])
+def unsaveable(factor):
+    model = keras.Sequential([keras.Input((4,)), Scaled(factor), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def test_a_model_that_cannot_be_saved_fails_save_best_not_the_search(tmp_path):
+    notes = []
+    result = unsaveable.search(save_best=str(tmp_path / "best.keras"), verbose=notes.append, **SMALL)
+    assert [t.status for t in result.trials] == [gs.TrialStatus.COMPLETE] * 2
+    said = [e.text for e in notes if type(e).__name__ == "Note" and "save_best could not save" in e.text]
+    assert len(said) == 1 and "the search goes on without saving models" in said[0]
+    assert not (tmp_path / "best.keras").exists()

@@ -15,7 +15,9 @@ ends. With one repeat only the best epoch's weights are kept.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -180,6 +182,8 @@ class TrialHooks:
                 make_staging(self.settings.save_dir)
                 self.keeper.save(path, trial.best_epoch)
             except Exception as exc:
+                with contextlib.suppress(OSError):  # a half-written file must not become save_best
+                    os.remove(path)
                 raise GridSpecError(
                     f"save_best could not save trial {trial.number}'s model as a .keras file: "
                     f"{type(exc).__name__}: {exc}; custom layers need get_config() and "
