@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+import threading
+import time
 
 import pytest
 
@@ -41,9 +44,10 @@ class WhereEpochsRan(keras.callbacks.Callback):
     """Appends (model name, epoch, node id, pid) to ``path`` as each epoch begins (picklable:
     it travels to the Ray workers with the search's callbacks)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, pause: str | None = None) -> None:
         super().__init__()
         self.path = path
+        self.pause = pause  # the model whose first epoch waits a while (to be caught running)
 
     def on_epoch_begin(self, epoch, logs=None):
         import ray
@@ -53,10 +57,18 @@ class WhereEpochsRan(keras.callbacks.Callback):
                 "pid": os.getpid()}
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(line) + "\n")
+        if self.model.name == self.pause and epoch == 0:
+            time.sleep(4)
 
 
 def epochs_ran(path) -> list[dict]:
     return [json.loads(line) for line in open(path, encoding="utf-8")] if os.path.exists(path) else []
+
+
+def checkpoint_folders() -> set[str]:
+    """Halving's folders in the temp folder: the search's own, and each node's for its workers."""
+    tmp = tempfile.gettempdir()
+    return {p for p in os.listdir(tmp) if p.startswith(("gridspec-halving-", "gridspec-ray-"))}
 
 
 SETTINGS = dict(epochs=3, steps_per_epoch=3, validation_steps=2, train=train, val=val, seed=0,
@@ -108,7 +120,9 @@ def test_halving_continues_promoted_trials_on_another_node_from_their_weights(cl
             removed.append(node)
             c.remove_node(doomed)
 
+    before = checkpoint_folders()
     on_cluster = build.search(executor="ray", callbacks=[WhereEpochsRan(log)], verbose=events, **SETTINGS)
+    assert checkpoint_folders() <= before  # the search's and every node's checkpoints are removed
     here = build.search(**SETTINGS)
 
     ran = epochs_ran(log)
@@ -132,3 +146,36 @@ def test_halving_continues_promoted_trials_on_another_node_from_their_weights(cl
         assert a.history.keys() == b.history.keys()
         for key in a.history:
             assert a.history[key] == pytest.approx(b.history[key], rel=1e-4, abs=1e-6), (a.number, key)
+
+
+def test_a_node_lost_mid_search_costs_only_its_running_trial_which_runs_again_elsewhere(cluster, tmp_path):
+    c, workers = cluster
+    log = str(tmp_path / "epochs.jsonl")
+    slow = "units16_lr0.05"
+    lost: list[str] = []
+
+    def kill_the_node_running_the_slow_trial():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not lost:
+            for e in epochs_ran(log):
+                if e["model"] == slow:  # it is in its first epoch, paused: kill its node now
+                    lost.append(e["node"])
+                    c.remove_node(next(w for w in workers if w.node_id == e["node"]))
+                    return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_node_running_the_slow_trial)
+    killer.start()
+    try:
+        result = build.search(executor="ray", callbacks=[WhereEpochsRan(log, pause=slow)],
+                              epochs=2, steps_per_epoch=2, validation_steps=1, train=train, val=val)
+    finally:
+        killer.join()
+    assert lost, "the slow trial never started"
+    # every combination is accounted for, each once, and the lost one ran again on the other node
+    assert sorted(t.number for t in result.trials) == list(range(1, len(build.space) + 1))
+    assert all(t.status is gs.TrialStatus.COMPLETE for t in result.trials), [t.error for t in result.failed]
+    survivor = ({w.node_id for w in workers} - set(lost)).pop()
+    runs = [e for e in epochs_ran(log) if e["model"] == slow]
+    assert runs[0]["node"] == lost[0] and [e["node"] for e in runs[1:]] == [survivor, survivor]
+    assert [e["epoch"] for e in runs[1:]] == [0, 1]

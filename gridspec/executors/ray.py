@@ -23,6 +23,7 @@ worker processes get.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -67,7 +68,7 @@ def run_trials(search_key: str, spec: Any, tasks: list[TrialTask],
     runner = _RUNNERS.get(search_key)
     if runner is None:
         _forget()  # a new search: release the previous one's data and checkpoints
-        runner = _RUNNERS[search_key] = _on_this_node(spec).runner()
+        runner = _RUNNERS[search_key] = _on_this_node(spec, search_key).runner()
     folder = runner.settings.checkpoint_dir
     for task in tasks:
         ref = (carried or {}).get(task.number)
@@ -86,19 +87,29 @@ def run_trials(search_key: str, spec: Any, tasks: list[TrialTask],
     return outcomes, back
 
 
-def _on_this_node(spec: Any) -> Any:
+def _node_folder(search_key: str) -> str:
+    """This node's folder for one search's worker checkpoints (removed when the search ends)."""
+    return os.path.join(tempfile.gettempdir(), f"gridspec-ray-{search_key}")
+
+
+def _on_this_node(spec: Any, search_key: str) -> Any:
     """``spec`` with checkpoints in a folder of this worker's own (no shared disk assumed)."""
     settings = getattr(spec, "settings", None)
     if settings is None or getattr(settings, "checkpoint_dir", None) is None or not attrs.has(type(spec)):
         return spec
-    local = tempfile.mkdtemp(prefix="gridspec-ray-worker-")
+    os.makedirs(_node_folder(search_key), exist_ok=True)
+    local = tempfile.mkdtemp(prefix=f"worker-{os.getpid()}-", dir=_node_folder(search_key))
     return attrs.evolve(spec, settings=attrs.evolve(settings, checkpoint_dir=local))
 
 
+def drop_node_folder(search_key: str) -> None:
+    """The Ray task that ends a search on one node: its workers' checkpoints are removed."""
+    shutil.rmtree(_node_folder(search_key), ignore_errors=True)
+
+
 def _forget() -> None:
-    for runner in _RUNNERS.values():
-        if runner.settings.checkpoint_dir is not None:
-            shutil.rmtree(runner.settings.checkpoint_dir, ignore_errors=True)
+    for key in _RUNNERS:
+        drop_node_folder(key)
     _RUNNERS.clear()
     _LOCAL.clear()
 
@@ -134,7 +145,10 @@ class RayExecutor(Executor):
         self.spec = spec
         self._key = uuid.uuid4().hex
         self._spec_ref = ray.put(spec)
-        self._remote = ray.remote(max_retries=0, **options)(run_trials)
+        # A trial whose worker or node dies (a lost node, out of memory, a native crash) runs
+        # once more, wherever Ray finds room; dying twice makes it FAILED. Its own exceptions
+        # are never retried: they are results.
+        self._remote = ray.remote(max_retries=1, retry_exceptions=False, **options)(run_trials)
         self.capacity = _capacity(ray.cluster_resources(), options)
         self._pending: set[Any] = set()
         # Where this search keeps halving's checkpoints: results bring them here, continuing
@@ -170,13 +184,26 @@ class RayExecutor(Executor):
         ref.future().add_done_callback(done)
 
     def shutdown(self, cancel: bool = False) -> None:
-        """Cancel what is still running (an interrupted search), and stop a Ray we started."""
+        """Cancel what is still running (an interrupted search), remove the workers'
+        checkpoints on every node (the search's own are the engine's), and stop a Ray we started."""
         if not self._ray.is_initialized():
             return
         for ref in list(self._pending):
             self._ray.cancel(ref, force=True)
+        if self._folder is not None:
+            with contextlib.suppress(Exception):  # never mask how the search ended
+                _drop_node_folders_on(self._ray, self._key)
         if self._owned:
             self._ray.shutdown()
+
+
+def _drop_node_folders_on(ray: Any, search_key: str) -> None:
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    drop = ray.remote(num_cpus=0, max_retries=0)(drop_node_folder)
+    refs = [drop.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
+            .remote(search_key) for node in ray.nodes() if node.get("Alive")]
+    ray.wait(refs, num_returns=len(refs), timeout=10)  # best effort: a temp folder at worst
 
 
 def _capacity(cluster: Mapping[str, float], options: Mapping[str, Any]) -> int:
