@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 import time
 
@@ -52,7 +51,10 @@ class WhereEpochsRan(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         import ray
 
-        line = {"model": self.model.name, "epoch": epoch,
+        from gridspec.executors.ray import _RUNNERS  # this worker's runner: where it keeps checkpoints
+
+        folders = [r.settings.checkpoint_dir for r in _RUNNERS.values()]
+        line = {"model": self.model.name, "epoch": epoch, "folders": folders,
                 "node": ray.get_runtime_context().get_node_id() if ray.is_initialized() else "driver",
                 "pid": os.getpid()}
         with open(self.path, "a", encoding="utf-8") as f:
@@ -63,12 +65,6 @@ class WhereEpochsRan(keras.callbacks.Callback):
 
 def epochs_ran(path) -> list[dict]:
     return [json.loads(line) for line in open(path, encoding="utf-8")] if os.path.exists(path) else []
-
-
-def checkpoint_folders() -> set[str]:
-    """Halving's folders in the temp folder: the search's own, and each node's for its workers."""
-    tmp = tempfile.gettempdir()
-    return {p for p in os.listdir(tmp) if p.startswith(("gridspec-halving-", "gridspec-ray-"))}
 
 
 SETTINGS = dict(epochs=3, steps_per_epoch=3, validation_steps=2, train=train, val=val, seed=0,
@@ -98,7 +94,7 @@ def cluster(monkeypatch):
         c.shutdown()
 
 
-def test_halving_continues_promoted_trials_on_another_node_from_their_weights(cluster, tmp_path):
+def test_halving_continues_promoted_trials_on_another_node_from_their_weights(cluster, tmp_path, monkeypatch):
     c, workers = cluster
     log = str(tmp_path / "epochs.jsonl")
     rung0 = len(build.space)
@@ -120,9 +116,12 @@ def test_halving_continues_promoted_trials_on_another_node_from_their_weights(cl
             removed.append(node)
             c.remove_node(doomed)
 
-    before = checkpoint_folders()
+    monkeypatch.setenv("GRIDSPEC_CHECKPOINT_DIR", str(tmp_path))  # the search's own folder in here
     on_cluster = build.search(executor="ray", callbacks=[WhereEpochsRan(log)], verbose=events, **SETTINGS)
-    assert checkpoint_folders() <= before  # the search's and every node's checkpoints are removed
+    # the search's checkpoints and every worker's are removed when it ends
+    assert sorted(os.listdir(tmp_path)) == ["epochs.jsonl"]
+    workers_folders = {f for e in epochs_ran(log) for f in e["folders"]}
+    assert len(workers_folders) >= 2 and not any(os.path.exists(f) for f in workers_folders)
     here = build.search(**SETTINGS)
 
     ran = epochs_ran(log)
