@@ -64,7 +64,8 @@ class TrialSettings:
     save_dir: str | None = None  # where a COMPLETE trial leaves its best-epoch model (save_best)
     tensorboard_dir: str | None = None  # one TensorBoard run per trial under it
     # Where a trial keeps its model after each run so a later task with start_epoch > 0
-    # continues it (halving). A folder every executor's workers can read and write.
+    # continues it (halving). In-process and worker processes share it; each Ray worker
+    # uses a folder of its own, and checkpoints travel with results and tasks (executors/ray.py).
     checkpoint_dir: str | None = None
     fuse: int | str = FUSE_AUTO  # group size for fused training; 1 = Keras fit, one at a time
 

@@ -15,7 +15,7 @@ import os
 import warnings
 from typing import Any
 
-__all__ = ["checkpoint_path", "concat_history", "earlier_run", "keep", "remember", "restore"]
+__all__ = ["checkpoint_path", "concat_history", "earlier_run", "keep", "pack", "remember", "restore", "unpack"]
 
 
 def _keras() -> Any:
@@ -92,3 +92,62 @@ def concat_history(
     if not earlier:
         return later
     return {k: earlier[k] + vs for k, vs in later.items() if k in earlier}
+
+
+# -- carrying checkpoints between machines (no shared filesystem) --------------------------------
+def _names(folder: str, number: int) -> list[str]:
+    """The checkpoint files of trial ``number`` in ``folder``: its history, then each repeat's model."""
+    try:
+        present = os.listdir(folder)
+    except OSError:
+        return []
+    return sorted(n for n in present if _is_own(number, n))
+
+
+def _is_own(number: int, name: str) -> bool:
+    """Whether ``name`` is one of trial ``number``'s checkpoint files (and nothing else)."""
+    prefix = f"trial-{number}-"
+    return name == f"trial-{number}.json" or (
+        name.startswith(prefix) and name.endswith(".keras") and name[len(prefix):-6].isdigit())
+
+
+def pack(folder: str | None, number: int, remove: bool = False) -> dict[str, bytes]:
+    """Trial ``number``'s checkpoint files as ``{name: bytes}`` (empty: nothing to continue
+    from), to travel with a result or a task to a machine that can't read ``folder``.
+    ``remove`` deletes them once read (a worker's own folder: the search's process keeps them)."""
+    if folder is None:
+        return {}
+    files: dict[str, bytes] = {}
+    for name in _names(folder, number):
+        path = os.path.join(folder, name)
+        try:
+            with open(path, "rb") as f:
+                files[name] = f.read()
+            if remove:
+                os.remove(path)
+        except OSError:
+            return {}  # incomplete: the trial retrains from scratch, slower and still right
+    has_meta = f"trial-{number}.json" in files
+    return files if has_meta and len(files) > 1 else {}
+
+
+def unpack(folder: str | None, number: int, files: dict[str, bytes]) -> None:
+    """Write trial ``number``'s carried checkpoint files into ``folder``, replacing older ones."""
+    if folder is None or not files:
+        return
+    names = set(_names(folder, number)) if os.path.isdir(folder) else set()
+    try:
+        os.makedirs(folder, exist_ok=True)
+        for name, data in files.items():
+            if not _is_own(number, name):
+                continue  # only this trial's own files, never a path elsewhere
+            with open(os.path.join(folder, name + ".tmp"), "wb") as f:
+                f.write(data)
+            os.replace(os.path.join(folder, name + ".tmp"), os.path.join(folder, name))
+        for stale in names - set(files):  # a repeat the carried run does not have
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(folder, stale))
+    except OSError as exc:
+        warnings.warn(f"gridspec could not keep trial {number}'s checkpoint in {folder} ({exc}); "
+                      f"a promoted trial will retrain from scratch", RuntimeWarning, stacklevel=2)
+

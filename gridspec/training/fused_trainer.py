@@ -56,7 +56,9 @@ class FusedTrainer:
         # (trial number, repeat) -> model: a promoted member continues from them without a
         # rebuild, a restore or a new trace of its step. Bounded; a model evicted (or never
         # kept) is rebuilt from its checkpoint instead, which is slower and gives the same.
-        self._kept: OrderedDict[tuple[int, int], Any] = OrderedDict()
+        # Each model is kept with the epoch it ended at: a trial continued elsewhere since
+        # (another worker, another node) has moved on, and its model here is stale.
+        self._kept: OrderedDict[tuple[int, int], tuple[Any, int]] = OrderedDict()
         self._keep_at_most = 4 * self.group_size
 
     def fit_all(self, fits: Sequence[Fit]) -> list[FitOutcome]:
@@ -102,10 +104,12 @@ class FusedTrainer:
             callbacks = self._callbacks(fit)
             if callbacks is None:
                 return [self._alone(f) for f in fits]
-            kept = self._kept.pop((fit.task.number, fit.repeat), None) if fit.task.start_epoch else None
-            if kept is not None:  # promoted: it continues from its weights, still in memory
-                members.append((position, kept, callbacks))
+            held = self._kept.pop((fit.task.number, fit.repeat), None) if fit.task.start_epoch else None
+            if held is not None and held[1] == fit.task.start_epoch:
+                members.append((position, held[0], callbacks))  # promoted: its model is still in memory
                 continue
+            if held is not None:
+                release([held[0]])
             # As between two trials alone: names (metrics' too, so history keys) start afresh,
             # and the model is built from the seed's random state.
             keras.backend.clear_session(free_memory=False)
@@ -184,9 +188,9 @@ class FusedTrainer:
         for (position, model, _), member in zip(members, group):
             fit = fits[position]
             if keep and member.error is None:
-                self._kept[(fit.task.number, fit.repeat)] = model
+                self._kept[(fit.task.number, fit.repeat)] = (model, fit.task.epochs)
         while len(self._kept) > self._keep_at_most:
-            release([self._kept.popitem(last=False)[1]])
+            release([self._kept.popitem(last=False)[1][0]])
         if not keep:
             release([m for _, m, _ in members])  # the group's traced step holds every member alive
         members.clear()
