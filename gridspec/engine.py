@@ -5,7 +5,10 @@ A search runs in phases, each with one job (STYLE 17):
 1. validate — ``SearchSettings.create``: every setting on its own;
 2. plan — ``_plan``: the registry, the data factories, the objective and every refusal
    that needs more than one setting (nothing is created on disk or started yet);
-3. probe — the first combination's data is read, so data mistakes surface first;
+3. probe — the first combination's data is read, so data mistakes surface first: here,
+   or, when trials run in worker processes or on Ray, by a worker as it starts (the
+   executor's ``wait_ready``, before the journal is opened), so that this process never
+   imports TensorFlow for it;
 4. open — the executor, the journal, the checkpoint folder and ``save_best``'s staging,
    in one ``ExitStack``: everything opened is closed on every path;
 5. run — ``_Loop`` asks the strategy, submits groups of tasks to the executor, tells the
@@ -155,7 +158,7 @@ def _plan(grid: GridFunction, settings: SearchSettings) -> _Plan:
 
             import_ray()  # a missing extra is said before anything is created
         runspec = RunSpec.from_search(grid, train_fn, val_fn, trial_settings,
-                                      callbacks=s.callbacks, distribute=s.distribute)
+                                      callbacks=s.callbacks, distribute=s.distribute, probe=space[0])
     return _Plan(grid, settings, objective, trial_settings, tensorboard_dir, save_best, runspec, epochs_axis)
 
 
@@ -170,7 +173,8 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
     runner = TrialRunner(grid, s.train, s.val, plan.trial_settings, callbacks=s.callbacks,
                          distribute=s.distribute,
                          notes=(lambda text: report(Note(text))) if report else None)
-    runner.prepare(space[0])  # phase 3: data mistakes surface before anything is created
+    if plan.runspec is None:  # phase 3: data mistakes surface before anything is created
+        runner.prepare(space[0])
     strategy = plan.strategy()
     started = time.perf_counter()
     stop = StopRequest(lambda: report(Note(
@@ -198,6 +202,9 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
                 runner.progress, runner.progress_batches = report, bool(getattr(report, "wants_batches", False))
                 executor.progress = report  # worker processes send their epochs back
             stack.push(lambda et, ev, tb: executor.shutdown(cancel=interrupted or et is not None))
+            # phase 3 where the trials run: a worker reads the first combination's data as it
+            # starts (so this process needs no TensorFlow), before the journal is touched
+            executor.wait_ready()
             journal = _open_storage(plan) if s.storage is not None else None
             if journal is not None:
                 stack.callback(journal.close)

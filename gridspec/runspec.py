@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import pickle
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -112,6 +112,9 @@ class RunSpec:
     distribute: str | None = None
     callbacks: bytes = pickle.dumps(())
     sys_path: tuple[str, ...] = ()  # folders a worker adds to sys.path (Ray workers inherit none)
+    # The combination whose data a worker reads as it starts: data mistakes surface there,
+    # before anything trains, and the search's own process never imports TensorFlow.
+    probe: Mapping[str, Any] | None = None
 
     @classmethod
     def from_search(
@@ -122,6 +125,7 @@ class RunSpec:
         settings: TrialSettings,
         callbacks: Sequence[Any] = (),
         distribute: Any = None,
+        probe: Mapping[str, Any] | None = None,
     ) -> RunSpec:
         if distribute is not None and not isinstance(distribute, str):
             raise GridSpecError(
@@ -143,17 +147,19 @@ class RunSpec:
             distribute=distribute,
             callbacks=pickled,
             sys_path=(os.getcwd(),),
+            probe=dict(probe) if probe is not None else None,
         )
 
     def runner(self) -> TrialRunner:
-        """Import the user's module (once per process) and build the ``TrialRunner``."""
+        """Import the user's module (once per process), build the ``TrialRunner`` and read
+        the ``probe`` combination's data (a user mistake raises here, as the worker starts)."""
         for folder in self.sys_path:
             if os.path.isdir(folder) and folder not in sys.path:
                 sys.path.append(folder)
         grid = resolve_ref(self.grid)
         if not isinstance(grid, GridFunction):
             raise GridSpecError(f"worker process: {self.grid} is not a @grid function")
-        return TrialRunner(
+        runner = TrialRunner(
             grid,
             resolve_ref(self.train),
             resolve_ref(self.val) if self.val is not None else None,
@@ -161,3 +167,6 @@ class RunSpec:
             callbacks=pickle.loads(self.callbacks),
             distribute=self.distribute,
         )
+        if self.probe is not None:
+            runner.prepare(self.probe)
+        return runner

@@ -27,7 +27,7 @@ from gridspec.objective import best_of
 from gridspec.registry import check_axes, check_factories
 from gridspec.result import Trial, TrialStatus
 from gridspec.settings import DEFAULT_CACHE_BYTES, FUSE_AUTO
-from gridspec.training import Fit, FitOutcome, continuation, make_trainer
+from gridspec.training import Fit, FitOutcome, Trainer, continuation, make_trainer, planned_group_size
 
 __all__ = ["NonFiniteObjective", "TrialRunner", "TrialSettings", "TrialTask", "failed_trial"]
 
@@ -146,7 +146,15 @@ class TrialRunner:
         self._unsaved = False  # a save_best model failed to save (said once)
         check_factories(grid, train, val)
         self.sources = Sources(train, val, settings.cache_bytes)
-        self.trainer = make_trainer(self)
+        self._trainer: Trainer | None = None
+
+    @property
+    def trainer(self) -> Trainer:
+        """Built on first use: it imports Keras, which the search's process never needs when
+        every trial runs in a worker process or on Ray."""
+        if self._trainer is None:
+            self._trainer = make_trainer(self)
+        return self._trainer
 
     def note(self, text: str) -> None:
         """Say something once per search (why trials train alone, for instance)."""
@@ -157,8 +165,11 @@ class TrialRunner:
 
     @property
     def group_size(self) -> int:
-        """How many trials may train together (1: each alone)."""
-        return self.trainer.group_size
+        """How many trials may train together (1: each alone): the trainer's, or, in a
+        process that never trains (the trials run elsewhere), what the settings plan."""
+        if self._trainer is None:
+            return planned_group_size(self.settings.fuse, self.distribute)
+        return self._trainer.group_size
 
     def group_key(self, params: Mapping[str, Any]) -> Any:
         """Equal for trials that read the same batches: only those may share a group."""
@@ -182,6 +193,7 @@ class TrialRunner:
                 f"validation_steps is required: data factory {val.label} is endless, so "
                 f"validation needs a length; pass validation_steps=N (--validation-steps N)"
             )
+        self.trainer  # noqa: B018 - built here, so a note on how trials train comes first
 
     # -- running ---------------------------------------------------------------------------
     def run(self, task: TrialTask) -> Trial:

@@ -28,6 +28,11 @@ class Executor:
     def submit_many(self, tasks: Sequence[TrialTask]) -> list[Future[Trial]]:
         return [self.submit(task) for task in tasks]
 
+    def wait_ready(self) -> None:
+        """Block until trials can run where this executor runs them, raising the user's
+        mistake a worker met as it started (importing the module, reading the probed data).
+        Trials in this process: nothing to wait for (the engine probed the data itself)."""
+
     def shutdown(self, cancel: bool = False) -> None:
         """Release workers: after their current work, or at once with ``cancel=True``."""
 

@@ -237,6 +237,7 @@ class ProcessExecutor(Executor):
         self.info: list[dict[str, Any]] = []  # one entry per started worker: pid, env
         self.dispatch: list[float] = []  # per trial: send-to-result seconds minus the trial's own
         self.progress: Any = None  # who hears the workers' EpochEnded events (called from slot threads)
+        self._first: Future[None] = Future()  # the first worker ready, or its start-up error
         self._envs = [worker_environment(i, workers, self.gpus) for i in range(workers)]
         self._threads = [
             threading.Thread(target=self._slot, args=(i,), daemon=True, name=f"gridspec-slot-{i}")
@@ -245,6 +246,11 @@ class ProcessExecutor(Executor):
         for thread in self._threads:
             thread.start()
 
+
+    def wait_ready(self) -> None:
+        """Until one worker has imported the search and read the probed data (the others
+        start meanwhile); its start-up error (a user mistake) raises here."""
+        self._first.result()
 
     def submit_many(self, tasks: Sequence[TrialTask]) -> list[Future[Trial]]:
         if self._closed:
@@ -270,6 +276,12 @@ class ProcessExecutor(Executor):
         spare: _Worker | None = None
         init_error: BaseException | None = None
         try:
+            try:  # at once, not at the first trial: ``wait_ready`` hears how it went
+                worker.wait_ready()
+                self._resolve_first(None)
+            except BaseException as exc:  # noqa: BLE001 - the user's module or data failed
+                init_error, worker = exc, None
+                self._resolve_first(exc)
             while True:
                 item = self._queue.get()
                 if item is _STOP:
@@ -307,6 +319,15 @@ class ProcessExecutor(Executor):
             for leftover in (worker, spare):
                 if leftover is not None:
                     self._retire(leftover, kill=self._closed)
+
+    def _resolve_first(self, error: BaseException | None) -> None:
+        with self._lock:
+            if self._first.done():
+                return
+            if error is None:
+                self._first.set_result(None)
+            else:
+                self._first.set_exception(error)
 
     def _run(self, worker: _Worker, tasks: list[TrialTask], futures: list[Future[Trial]]) -> str:
         started = time.perf_counter()

@@ -74,7 +74,7 @@ def run_trials(search_key: str, spec: Any, tasks: list[TrialTask],
         ref = (carried or {}).get(task.number)
         if task.start_epoch and ref is not None and _LOCAL.get(task.number) != task.start_epoch:
             continuation.unpack(folder, task.number, import_ray().get(ref))
-    outcomes = list(runner.run_many(tasks))
+    outcomes = list(runner.run_many(tasks)) if tasks else []  # none: the start-up probe
     back: Carried = {}
     for task, outcome in zip(tasks, outcomes):
         done = isinstance(outcome, Trial) and outcome.status is TrialStatus.COMPLETE
@@ -154,6 +154,19 @@ class RayExecutor(Executor):
         # Where this search keeps halving's checkpoints: results bring them here, continuing
         # tasks take them to their node (the nodes share no filesystem with us).
         self._folder: str | None = getattr(getattr(spec, "settings", None), "checkpoint_dir", None)
+
+    def wait_ready(self) -> None:
+        """One Ray worker imports the search and reads the probed data (keeping them for the
+        trials it runs next); a user mistake there raises here, before anything trains."""
+        ref = self._remote.remote(self._key, self._spec_ref, [], None)
+        self._pending.add(ref)
+        try:
+            self._ray.get(ref)
+        except self._ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            raise cause if isinstance(cause, BaseException) else exc from None
+        finally:
+            self._pending.discard(ref)
 
     def submit_many(self, tasks: Sequence[TrialTask]) -> list[Future[Trial]]:
         futures: list[Future[Trial]] = [Future() for _ in tasks]

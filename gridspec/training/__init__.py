@@ -17,12 +17,18 @@ Nothing outside this package knows which trainer ran, and nothing outside it (an
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import attrs
 
-__all__ = ["Fit", "FitOutcome", "Trainer", "make_trainer"]
+__all__ = ["AUTO_GROUP_SIZE", "Fit", "FitOutcome", "Trainer", "make_trainer", "planned_group_size"]
+
+# The largest group ``fuse="auto"`` forms: past it a group's traced step grows faster than
+# the start-up it saves (benchmarks/fusion_probe.py; docs/performance.md has the figures).
+# Each group is further bounded by memory (``fused.group_size_cap``).
+AUTO_GROUP_SIZE = 12
 
 
 @attrs.frozen
@@ -52,6 +58,17 @@ class Trainer(Protocol):
     group_size: int
 
     def fit_all(self, fits: Sequence[Fit]) -> list[FitOutcome]: ...
+
+
+def planned_group_size(fuse: int | str, distribute: Any = None) -> int:
+    """How many fits a trainer may train at once under these settings, known without
+    importing Keras: the search's process plans groups with it when the trials (and Keras)
+    live in worker processes or on Ray. Only TensorFlow fuses; a backend chosen in
+    ``~/.keras/keras.json`` alone is not seen here, and then each worker trains a planned
+    group's members one after another."""
+    if fuse == 1 or distribute is not None or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return 1
+    return AUTO_GROUP_SIZE if isinstance(fuse, str) else int(fuse)
 
 
 def make_trainer(runner: Any) -> Trainer:

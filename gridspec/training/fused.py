@@ -39,6 +39,8 @@ from typing import Any
 
 import attrs
 
+from gridspec.training import AUTO_GROUP_SIZE
+
 __all__ = [
     "GroupOutcome",
     "GroupStepError",
@@ -469,7 +471,7 @@ def _member_step(model: Any, method: str) -> Any:
 
 #: The most models one group holds: past it the group's step costs more per model than it
 #: saves (benchmarks/results/fusion_probe-*.txt).
-GROUP_CAP = 12
+GROUP_CAP = AUTO_GROUP_SIZE
 #: The share of the machine's free memory one group's model state may take.
 MEMORY_SHARE = 0.25
 

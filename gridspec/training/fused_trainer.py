@@ -24,18 +24,13 @@ from typing import Any
 import keras
 
 from gridspec.settings import FUSE_AUTO
-from gridspec.training import Fit, FitOutcome, continuation
+from gridspec.training import AUTO_GROUP_SIZE, Fit, FitOutcome, continuation
 from gridspec.training.fused import (GROUP_CAP, GroupStepError, fit_group, fused_supported, group_size_cap,
                                      release, why_alone)
 from gridspec.training.models import build_model, datasets
 from gridspec.training.reference import fit_one
 
 __all__ = ["AUTO_GROUP_SIZE", "FusedTrainer", "fusion_unavailable"]
-
-# The largest group "auto" forms: past it a group's traced step grows faster than the
-# start-up it saves (benchmarks/fusion_probe.py; docs/performance.md has the figures).
-# Each group is further bounded by memory (``fused.group_size_cap``).
-AUTO_GROUP_SIZE = GROUP_CAP
 
 
 def fusion_unavailable(runner: Any) -> str | None:
