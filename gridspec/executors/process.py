@@ -272,15 +272,17 @@ class ProcessExecutor(Executor):
         worker.close(kill=kill)
 
     def _slot(self, slot: int) -> None:
-        worker: _Worker | None = self._start(slot)
+        first = self._start(slot)
+        worker: _Worker | None = first
         spare: _Worker | None = None
         init_error: BaseException | None = None
         try:
             try:  # at once, not at the first trial: ``wait_ready`` hears how it went
-                worker.wait_ready()
+                first.wait_ready()
                 self._resolve_first(None)
             except BaseException as exc:  # noqa: BLE001 - the user's module or data failed
                 init_error, worker = exc, None
+                self._retire(first, kill=True)
                 self._resolve_first(exc)
             while True:
                 item = self._queue.get()
