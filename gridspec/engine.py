@@ -194,7 +194,9 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
             if best_file is not None:
                 stack.callback(best_file.close)
             run_settings = attrs.evolve(plan.trial_settings, checkpoint_dir=checkpoint_dir,
-                                        save_dir=best_file.staging if best_file is not None else None)
+                                        save_dir=best_file.staging if best_file is not None else None,
+                                        # only this process continues its trials, and nothing resumes them
+                                        lazy_checkpoints=plan.runspec is None and s.storage is None)
             runner.settings = run_settings
             runspec = attrs.evolve(plan.runspec, settings=run_settings) if plan.runspec is not None else None
             executor = make_executor(s, runner, runspec)

@@ -67,6 +67,10 @@ class TrialSettings:
     # continues it (halving). In-process and worker processes share it; each Ray worker
     # uses a folder of its own, and checkpoints travel with results and tasks (executors/ray.py).
     checkpoint_dir: str | None = None
+    # Write a continuing model's checkpoint only when the trainer lets go of the model (or a
+    # trial must train alone): set when trials run in the search's own process and no journal
+    # could resume them, so nothing outside this process can need the file sooner.
+    lazy_checkpoints: bool = False
     fuse: int | str = FUSE_AUTO  # group size for fused training; 1 = Keras fit, one at a time
 
 
@@ -241,7 +245,7 @@ class TrialRunner:
 
     def _start(self, task: TrialTask) -> _Run:
         s = self.settings
-        earlier, spent = continuation.earlier_run(s, task)
+        earlier, spent = continuation.earlier_run(s, task, held=self.trainer.holds)
         if task.start_epoch and earlier is None:  # no checkpoint: retrain from scratch
             task = attrs.evolve(task, start_epoch=0)
         hooks = None

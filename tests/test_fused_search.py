@@ -213,6 +213,93 @@ def test_halving_fused_equals_alone():
     assert len(fused.pruned) == len(alone.pruned) > 0
 
 
+@pytest.fixture
+def checkpoint_writes(monkeypatch):
+    """Every checkpoint file a search writes, by name."""
+    from gridspec.training import continuation
+
+    written: list[str] = []
+    keep = continuation.keep
+
+    def counting(model, path):
+        written.append(os.path.basename(path))
+        keep(model, path)
+
+    monkeypatch.setattr(continuation, "keep", counting)
+    return written
+
+
+@gs.grid(lr=[0.05, 0.02, 0.01], act_in=["relu", "tanh"], act_out=["tanh", "sigmoid"])
+def twelve(lr, act_in, act_out):
+    return seed_like.fn(lr, act_in, act_out)
+
+
+def test_fused_halving_writes_a_checkpoint_only_when_a_model_leaves_memory(checkpoint_writes, tmp_path):
+    settings = {**SMALL, "epochs": 4, "strategy": "halving", "eta": 2}
+    fused = seed_like.search(**settings)  # 8 models: every promoted one is still in memory
+    assert checkpoint_writes == []
+    alone = seed_like.search(fuse=1, **settings)
+    assert len(checkpoint_writes) == 8 + 4 + 2  # Keras's fit: one file per trial per rung
+    assert_same_trials(fused, alone)
+    # fuse=2 keeps at most 8 models: the oldest leave memory, written as they go, and the
+    # promoted ones among them continue from their files
+    checkpoint_writes.clear()
+    fused = twelve.search(fuse=2, **settings)
+    assert {f"trial-{n}-0.keras" for n in (1, 2, 3, 4)} <= set(checkpoint_writes)
+    assert len(checkpoint_writes) < 12 + 6 + 3  # fewer than one per trial per rung
+    assert_same_trials(fused, twelve.search(fuse=1, **settings))
+    # with a journal, a resumed search may need any of them: every one is written at once
+    checkpoint_writes.clear()
+    seed_like.search(storage=str(tmp_path / "j.db"), **settings)
+    assert len(checkpoint_writes) == 8 + 4 + 2
+
+
+class FailsAfter(keras.Model):
+    """Trains normally for ``steps`` steps; with ``fail``, its step then fails at run time."""
+
+    def __init__(self, fail, steps, **kwargs):
+        super().__init__(**kwargs)
+        self.fail, self.steps = fail, steps
+        self.hidden = keras.layers.Dense(4, activation="tanh")
+        self.out = keras.layers.Dense(1)
+
+    def call(self, x):
+        return self.out(self.hidden(x))
+
+    def get_config(self):
+        return {**super().get_config(), "fail": self.fail, "steps": self.steps}
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        if self.fail:
+            tf.debugging.assert_less(self.optimizer.iterations, tf.constant(self.steps, "int64"),
+                                     message="past the first rung")
+        return super().train_step(data)
+
+
+@gs.grid(lr=[0.05, 0.0001], fail=[False, True])
+def fails_later(lr, fail):
+    model = FailsAfter(fail, steps=4)  # rung 1 is 3 steps: the 2nd step of rung 2 fails
+    model.compile(optimizer=keras.optimizers.SGD(lr), loss="mse")
+    model(np.zeros((1, 4), "float32"))  # its variables exist, so a checkpoint can be restored
+    return model
+
+
+def test_a_promoted_group_whose_step_fails_continues_alone_from_where_it_was():
+    # rung 1 (one epoch of 3 steps): the four train together. Rung 2: the two lr=0.05 models
+    # (equal but for ``fail``) continue together from memory, with no file written; the
+    # group's second step fails, after one step moved both, so each continues alone from its
+    # state before the group (``continuation.rewind``), as ``fuse=1`` does from its file
+    settings = {**SMALL, "epochs": 2, "strategy": "halving", "eta": 2, "val": None, "objective": "loss"}
+    fused = fails_later.search(**settings)
+    alone = fails_later.search(fuse=1, **settings)
+    assert_same_trials(fused, alone)
+    by_number = {t.number: t for t in fused.trials}
+    assert by_number[1].status is gs.TrialStatus.COMPLETE and by_number[1].epochs == 2
+    assert by_number[2].status is gs.TrialStatus.FAILED and "past the first rung" in by_number[2].error
+
+
 def test_repeats_fused_equals_alone():
     settings = {**SMALL, "repeats": 2}
     assert_same_trials(seed_like.search(**settings), seed_like.search(fuse=1, **settings))

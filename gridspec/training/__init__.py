@@ -59,6 +59,11 @@ class Trainer(Protocol):
 
     def fit_all(self, fits: Sequence[Fit]) -> list[FitOutcome]: ...
 
+    def holds(self, number: int, repeat: int, epoch: int) -> bool:
+        """Whether trial ``number``'s model (that repeat) is still in memory, ended at
+        ``epoch``: a continuing fit may then start from it without a checkpoint file."""
+        ...
+
 
 def planned_group_size(fuse: int | str, distribute: Any = None) -> int:
     """How many fits a trainer may train at once under these settings, known without

@@ -13,9 +13,11 @@ import contextlib
 import json
 import os
 import warnings
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["checkpoint_path", "concat_history", "earlier_run", "keep", "pack", "remember", "restore", "unpack"]
+__all__ = ["checkpoint_path", "concat_history", "earlier_run", "keep", "pack", "remember", "restore", "rewind",
+           "snapshot", "unpack"]
 
 
 def _keras() -> Any:
@@ -43,6 +45,20 @@ def keep(model: Any, path: str) -> None:
                       f"trial will retrain from scratch", RuntimeWarning, stacklevel=2)
 
 
+def snapshot(model: Any) -> list[Any]:
+    """The model's whole state in memory (weights, metric and seed state, optimizer
+    variables): cheap, and enough to write the checkpoint later as it is now (``rewind``)."""
+    optimizer = getattr(model, "optimizer", None)
+    variables = [*model.variables, *(optimizer.variables if optimizer is not None else ())]
+    return [(v, v.numpy()) for v in variables]
+
+
+def rewind(state: list[Any]) -> None:
+    """Put back the state ``snapshot`` took (a group step that failed half-way changed it)."""
+    for variable, value in state:
+        variable.assign(value)
+
+
 def restore(model: Any, path: str | None) -> Any:
     """The freshly built ``model`` with the weights and optimizer state saved at ``path``.
 
@@ -57,13 +73,18 @@ def restore(model: Any, path: str | None) -> Any:
     return _keras().models.load_model(path)
 
 
-def earlier_run(settings: Any, task: Any) -> tuple[dict[str, list[float]] | None, float]:
-    """The history and seconds of the runs a continuing ``task`` builds on (None: start over)."""
+def earlier_run(settings: Any, task: Any, held: Callable[[int, int, int], bool] | None = None,
+                ) -> tuple[dict[str, list[float]] | None, float]:
+    """The history and seconds of the runs a continuing ``task`` builds on (None: start over).
+    ``held(number, repeat, epoch)`` says whether the trainer still holds that model in memory
+    at that epoch (then its checkpoint file may not be written yet)."""
     if not task.start_epoch or settings.checkpoint_dir is None:
         return None, 0.0
     meta = os.path.join(settings.checkpoint_dir, f"trial-{task.number}.json")
     paths = [checkpoint_path(settings, task.number, r) for r in range(settings.repeats)]
-    if not os.path.exists(meta) or not all(p and os.path.exists(p) for p in paths):
+    if not os.path.exists(meta) or not all(
+            (p and os.path.exists(p)) or (held is not None and held(task.number, r, task.start_epoch))
+            for r, p in enumerate(paths)):
         return None, 0.0
     with open(meta, encoding="utf-8") as f:
         data = json.load(f)

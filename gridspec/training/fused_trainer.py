@@ -71,8 +71,24 @@ class FusedTrainer:
         assert all(o is not None for o in outcomes)
         return outcomes  # type: ignore[return-value]
 
+    def holds(self, number: int, repeat: int, epoch: int) -> bool:
+        held = self._kept.get((number, repeat))
+        return held is not None and held[1] == epoch
+
+    def _let_go(self, key: tuple[int, int], model: Any, write: bool = True) -> None:
+        """A kept model leaves memory: with lazy checkpoints, its file is written now (unless
+        it is stale: ``write=False``)."""
+        s = self.runner.settings
+        path = continuation.checkpoint_path(s, *key)
+        if write and s.lazy_checkpoints and path is not None:
+            continuation.keep(model, path)
+        release([model])
+
     # -- one group ---------------------------------------------------------------------------
     def _alone(self, fit: Fit) -> FitOutcome:
+        held = self._kept.pop((fit.task.number, fit.repeat), None) if fit.task.start_epoch else None
+        if held is not None:  # the reference trainer continues from the file: write it first
+            self._let_go((fit.task.number, fit.repeat), held[0], write=held[1] == fit.task.start_epoch)
         try:
             return FitOutcome(history=fit_one(self.runner, fit))
         except KeyboardInterrupt:
@@ -95,16 +111,20 @@ class FusedTrainer:
         runner, s = self.runner, self.runner.settings
         outcomes: dict[int, FitOutcome] = {}
         members: list[tuple[int, Any, list[Any]]] = []  # (position, model, callbacks)
-        for position, fit in enumerate(fits):
-            callbacks = self._callbacks(fit)
-            if callbacks is None:
-                return [self._alone(f) for f in fits]
+        unsaved: dict[int, list[Any]] = {}  # position -> state of a model in memory only
+        copies = [self._callbacks(fit) for fit in fits]
+        own = [c for c in copies if c is not None]
+        if len(own) < len(fits):
+            return [self._alone(f) for f in fits]
+        for position, (fit, callbacks) in enumerate(zip(fits, own)):
             held = self._kept.pop((fit.task.number, fit.repeat), None) if fit.task.start_epoch else None
             if held is not None and held[1] == fit.task.start_epoch:
                 members.append((position, held[0], callbacks))  # promoted: its model is still in memory
+                if s.lazy_checkpoints:  # no file yet: keep a way back if the group's step fails
+                    unsaved[position] = continuation.snapshot(held[0])
                 continue
             if held is not None:
-                release([held[0]])
+                self._let_go((fit.task.number, fit.repeat), held[0], write=False)  # stale
             # As between two trials alone: names (metrics' too, so history keys) start afresh,
             # and the model is built from the seed's random state.
             keras.backend.clear_session(free_memory=False)
@@ -130,18 +150,22 @@ class FusedTrainer:
             cap = self.group_size
         if len(members) > cap:  # memory: the rest of this group trains in a second one
             kept, rest = members[:cap], members[cap:]
-            for _, model, _ in rest:
+            for position, model, _ in rest:
+                fit = fits[position]
+                if fit.task.start_epoch:  # back where the second group finds it (unsaved, maybe)
+                    self._kept[(fit.task.number, fit.repeat)] = (model, fit.task.start_epoch)
+                    unsaved.pop(position, None)
                 del model
             members = kept
             for position, outcome in zip([p for p, _, _ in rest],
                                          self._train([fits[p] for p, _, _ in rest])):
                 outcomes[position] = outcome
         if members:
-            self._fit_members(fits, members, outcomes)
+            self._fit_members(fits, members, outcomes, unsaved)
         return [outcomes[p] for p in range(len(fits))]
 
     def _fit_members(self, fits: list[Fit], members: list[tuple[int, Any, list[Any]]],
-                     outcomes: dict[int, FitOutcome]) -> None:
+                     outcomes: dict[int, FitOutcome], unsaved: dict[int, list[Any]]) -> None:
         runner, s = self.runner, self.runner.settings
         first = fits[members[0][0]]
         numbers = tuple(fits[p].task.number for p, _, _ in members)
@@ -163,6 +187,11 @@ class FusedTrainer:
             lines = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
             runner.note(f"trials {', '.join(map(str, numbers))} train alone: the group's traced step "
                         f"failed ({lines[0] if lines else type(exc).__name__}); each trial's own error follows")
+            for position, model, _ in members:
+                path = continuation.checkpoint_path(s, fits[position].task.number, fits[position].repeat)
+                if position in unsaved and path is not None:  # alone, it continues from its file,
+                    continuation.rewind(unsaved[position])  # written as the model was before the step
+                    continuation.keep(model, path)
             for position, _, _ in members:
                 outcomes[position] = self._alone(fits[position])
             return
@@ -176,7 +205,7 @@ class FusedTrainer:
         for (position, model, _), member in zip(members, group):
             fit = fits[position]
             saved = continuation.checkpoint_path(s, fit.task.number, fit.repeat)
-            if saved is not None and member.error is None:
+            if saved is not None and member.error is None and not s.lazy_checkpoints:
                 continuation.keep(model, saved)
             outcomes[position] = FitOutcome(history=member.history, error=member.error, fused_with=numbers)
         keep = s.checkpoint_dir is not None  # a halving-type search may continue these
@@ -185,7 +214,8 @@ class FusedTrainer:
             if keep and member.error is None:
                 self._kept[(fit.task.number, fit.repeat)] = (model, fit.task.epochs)
         while len(self._kept) > self._keep_at_most:
-            release([self._kept.popitem(last=False)[1][0]])
+            key, (model, _) = self._kept.popitem(last=False)
+            self._let_go(key, model)
         if not keep:
             release([m for _, m, _ in members])  # the group's traced step holds every member alive
         members.clear()

@@ -63,6 +63,9 @@ class ReferenceTrainer:
     def __init__(self, runner: Any) -> None:
         self.runner = runner
 
+    def holds(self, number: int, repeat: int, epoch: int) -> bool:
+        return False  # every model is written to its checkpoint, never kept
+
     def fit_all(self, fits: Sequence[Fit]) -> list[FitOutcome]:
         outcomes = []
         for fit in fits:
