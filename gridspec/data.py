@@ -17,7 +17,7 @@ models, strategies or executors.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -218,6 +218,9 @@ class Source:
         self._batch_bytes = 0
         self._lock = threading.Lock()
         self._replay: dict[int, Any] = {}  # batch count -> materialised dataset
+        # Batches per epoch of a stream that says so (a ``keras.utils.PyDataset``, a list of
+        # batches): each epoch reads them all, as Keras's ``fit`` does, with no ``steps`` needed.
+        self.length: int | None = None
         self.form, self._value, self._layout = self._probe()
 
     # -- probing ---------------------------------------------------------------------------
@@ -266,6 +269,7 @@ class Source:
             ) from exc
         batch = _normalise_batch(first, self.label, 0)
         self._batch_bytes = _nbytes(batch)
+        self.length = _known_length(value)
         close = getattr(iterator, "close", None)
         if close is not None:
             close()
@@ -275,7 +279,7 @@ class Source:
     def endless(self) -> bool:
         """Whether one epoch can't be defined without ``steps`` (a generator, an infinite dataset)."""
         if self.form == "stream":
-            return True
+            return self.length is None
         if self.form == "dataset":
             tf = _tf()
             return int(self._value.cardinality()) == int(tf.data.INFINITE_CARDINALITY)
@@ -375,7 +379,9 @@ class Source:
             return dataset.repeat() if steps_per_epoch else dataset
         if self.form == "dataset":
             return self._value.repeat() if steps_per_epoch else self._value
-        assert steps_per_epoch is not None
+        if steps_per_epoch is None:  # a stream of known length: every epoch reads it all, anew
+            assert self.length is not None
+            return self._materialise(self.length) if self._fits_in_cache(self.length) else self._stream(self.length)
         count = epochs * steps_per_epoch
         if self._fits_in_cache(count):
             return self._materialise(count)
@@ -391,8 +397,21 @@ class Source:
             if steps is None:
                 return self._value
             return self._value.repeat().take(steps).apply(tf.data.experimental.assert_cardinality(steps))
-        assert steps is not None
+        if steps is None:  # a stream of known length: all of it
+            assert self.length is not None
+            steps = self.length
         return self._materialise(steps)
+
+
+def _known_length(value: Any) -> int | None:
+    """``len(value)`` for a stream that has one (a ``PyDataset``, a list of batches), else None."""
+    if isinstance(value, Iterator) or not hasattr(value, "__len__"):
+        return None
+    try:
+        length = len(value)
+    except Exception:  # noqa: BLE001 - an endless PyDataset may refuse: then it has no length
+        return None
+    return length if isinstance(length, int) and length > 0 else None
 
 
 class Sources:

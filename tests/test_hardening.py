@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 
@@ -461,3 +462,47 @@ def test_run_help_groups_options_as_a_reader_looks_for_them():
     groups = proc.stdout.split("\nhow to search:")[1]
     assert "--objective KEY" in groups.split("\nwhere trials run:")[0]
     assert "--json PATH" in proc.stdout.split("\noutput:")[1]
+
+
+# -- a PyDataset (or a list of batches) has a length: it needs no steps_per_epoch -------------
+class Batches(keras.utils.PyDataset):
+    def __init__(self, seed, count):
+        super().__init__()
+        self.batches = list(batches(seed, count))
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, index):
+        return self.batches[index]
+
+
+def pydataset_train():
+    return Batches(1, 5)
+
+
+def pydataset_val():
+    return Batches(2, 2)
+
+
+@gs.grid(lr=[0.05, 0.01])
+def pydataset_grid(lr):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4, activation="tanh"), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")
+    return model
+
+
+def test_a_pydataset_needs_no_steps_and_trains_as_keras_fit_does():
+    settings = dict(epochs=3, train=pydataset_train, val=pydataset_val)
+    fused, alone = pydataset_grid.search(**settings), pydataset_grid.search(fuse=1, **settings)
+    keras.utils.set_random_seed(0)
+    model = pydataset_grid.fn(0.05)
+    history = model.fit(pydataset_train(), validation_data=pydataset_val(), epochs=3, shuffle=False, verbose=0)
+    for result in (fused, alone):
+        trial = result.trials[0]
+        assert trial.epochs == 3
+        for key in ("loss", "val_loss"):
+            assert list(trial.history[key]) == pytest.approx(history.history[key], rel=1e-6), key
+    # a list of batches is the same data with a length too
+    listed = pydataset_grid.search(epochs=3, train=lambda: list(batches(1, 5)), val=lambda: list(batches(2, 2)))
+    assert [t.history for t in listed.trials] == [t.history for t in fused.trials]
