@@ -337,7 +337,11 @@ class _Loop:
     Proposals are gathered while the executor has free slots (up to ``group_size`` per
     slot) and split into groups of trials that read the same batches (``group_key``); a
     group is one unit of work for the executor. With ``group_size=1`` every trial is its
-    own group, which is exactly one trial per slot.
+    own group, which is exactly one trial per slot. When the strategy has run dry (ASHA near
+    a rung's end) while other workers are busy, the proposals are split as if every worker
+    were free, and the groups beyond the free slots wait here, whole, for the next free
+    worker: one worker does not get all the remaining work while the others soon sit idle.
+    Groups still waiting when a stop is asked for are never sent (nor journaled).
     """
 
     def __init__(self, space: Any, plan: Strategy, executor: Executor,
@@ -474,11 +478,17 @@ class _Loop:
 
     def run(self, stop: StopRequest | None = None) -> list[Trial]:
         pending: dict[concurrent.futures.Future[Trial], tuple[Proposal, int]] = {}
+        held: list[list[Proposal]] = []  # groups asked for, waiting for a free worker
         while True:
             decision: Proposal | Decision = Decision.WAIT
             stopping = (stop is not None and stop.requested) or self.gave_up is not None
             slots = self.executor.capacity - len(self._groups_left)
             batch: list[Proposal] = []
+            if not stopping and slots > 0 and held:  # formed for a worker that was busy then
+                for group in held[:slots]:
+                    pending.update(self._submit(group))
+                held = held[slots:]
+                continue
             if not stopping and slots > 0:
                 while len(batch) < self.group_size * slots:
                     decision = self.plan.ask()
@@ -490,7 +500,14 @@ class _Loop:
                     else:
                         batch.append(decision)
             if batch:
-                for group in self._groups(batch, slots):
+                spread = slots
+                if not isinstance(decision, Proposal) and slots < self.executor.capacity:
+                    # the strategy has no more for now and other workers are busy: this work is
+                    # shared with them as they free up, not all given to the first free worker
+                    spread = self.executor.capacity
+                groups = self._groups(batch, spread)
+                now, held = (groups[:slots], groups[slots:]) if spread != slots else (groups, [])
+                for group in now:
                     pending.update(self._submit(group))
                 continue
             if not pending:

@@ -15,6 +15,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import attrs
@@ -28,7 +29,8 @@ from gridspec.executors.base import Executor
 from gridspec.journal import load
 from gridspec.result import Trial, TrialStatus
 from gridspec.settings import SearchSettings
-from gridspec.strategies import GridStrategy
+from gridspec.strategies import Decision, GridStrategy, Proposal
+from gridspec.strategies.base import StrategyBase
 from gridspec.strategies.halving import HalvingStrategy
 
 from conftest import ROOT, batches
@@ -228,6 +230,54 @@ def test_the_loop_spreads_groups_over_the_free_slots():
     executor = FakeExecutor(capacity=2)
     _Loop(space, GridStrategy(space.size, 1), executor, None, group_size=12).run()
     assert executor.groups == [list(range(1, 7)), list(range(7, 13))]
+
+
+class InWaves(StrategyBase):
+    """Proposes combinations 0-11, then, once any has finished, 12-17 (like ASHA's first
+    promotions near a rung's end): between the waves it waits."""
+
+    total = 18
+
+    def __init__(self) -> None:
+        self.asked, self.told = 0, 0
+
+    def ask(self):
+        if self.asked == 18:
+            return Decision.STOP if self.told == 18 else Decision.WAIT
+        if self.asked == 12 and self.told == 0:
+            return Decision.WAIT
+        self.asked += 1
+        return Proposal(self.asked - 1, 1)
+
+    def tell(self, proposal, score):
+        self.told += 1
+
+
+class OneSlowWorker(FakeExecutor):
+    """Two workers; the second group sent takes a while, the others finish at once."""
+
+    def submit_many(self, tasks):
+        futures = super().submit_many(tasks)
+        if len(self.groups) != 2:
+            return futures
+        slow = [concurrent.futures.Future() for _ in futures]
+        threading.Timer(0.3, lambda: [s.set_result(f.result()) for s, f in zip(slow, futures)]).start()
+        return slow
+
+
+def test_the_loop_shares_the_last_work_with_a_busy_worker_instead_of_giving_it_all_to_one():
+    space = gs.grid(act=list(range(18)))(lambda act: None).space
+    executor = OneSlowWorker(capacity=2)
+    trials = _Loop(space, InWaves(), executor, None, group_size=12).run()
+    assert len(trials) == 18
+    # 12 proposals for two free workers: two groups. When the first is done, the other still
+    # trains: the next six are split for both workers (three now, three held for the next
+    # free one), not all six given to the one free worker
+    assert executor.groups == [[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12], [13, 14, 15], [16, 17, 18]]
+    # one worker: nothing to share, the group is as large as the strategy allows
+    alone = FakeExecutor(capacity=1)
+    _Loop(space, InWaves(), alone, None, group_size=12).run()
+    assert alone.groups == [list(range(1, 13)), list(range(13, 19))]
 
 
 def test_the_loop_with_halving_groups_each_rung():

@@ -24,15 +24,17 @@ parent alone reports results (and writes any journal).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, NoReturn
 
 from gridspec.errors import GridSpecError
 from gridspec.executors.base import Executor, settle
@@ -44,7 +46,7 @@ __all__ = ["ProcessExecutor", "WorkerCrashed", "available_cores", "worker_enviro
 
 _STOP = None
 RECYCLE_GROWTH = 0.10  # retire a worker whose RSS grew 10 % past its RSS after its 1st trial
-RECYCLE_MIN_TRIALS = 8  # ... but not before it ran this many (a start-up costs seconds)
+RECYCLE_MIN_UNITS = 8  # ... but not before it ran this many groups (a start-up costs seconds)
 _ENV_LOCK = threading.Lock()
 
 
@@ -112,15 +114,25 @@ def _worker_main(conn: Any, spec: RunSpec, env: dict[str, str]) -> None:
         try:
             task = conn.recv()
         except (EOFError, OSError):
-            return  # the parent went away
+            _leave()  # the parent went away
         if task is _STOP:
-            return
+            _leave()
         tasks = task  # a group: trials that may train together
         try:
             outcomes = [_portable(o) if isinstance(o, BaseException) else o for o in runner.run_many(tasks)]
         except Exception as exc:  # a user mistake (GridSpecError): the parent decides
             outcomes = [_portable(exc)] * len(tasks)
         conn.send(("ok", outcomes, _rss_mib()))
+
+
+def _leave() -> NoReturn:
+    """End a worker at once: its outcomes are sent and it holds nothing to save, while the
+    interpreter's orderly exit with TensorFlow loaded takes a second or more, which the
+    search would wait for."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
 
 
 def _portable(exc: BaseException) -> BaseException:
@@ -159,6 +171,7 @@ class _Worker:
         self.env: dict[str, str | None] = {}
         self.ready = False
         self.trials = 0
+        self.units = 0  # groups run (a fused group of 12 is one unit, as one trial alone is)
         self.first_rss: float | None = None
         self.rss: float | None = None
 
@@ -182,14 +195,14 @@ class _Worker:
     def should_retire(self, max_trials: int) -> bool:
         if max_trials and self.trials >= max_trials:
             return True
-        if self.first_rss is None or self.rss is None or self.trials < RECYCLE_MIN_TRIALS:
+        if self.first_rss is None or self.rss is None or self.units < RECYCLE_MIN_UNITS:
             return False
         return self.rss > self.first_rss * (1 + RECYCLE_GROWTH)
 
     def nearly_retiring(self, max_trials: int) -> bool:
         if max_trials and self.trials >= max_trials - 2:
             return True
-        if self.first_rss is None or self.rss is None or self.trials < RECYCLE_MIN_TRIALS - 2:
+        if self.first_rss is None or self.rss is None or self.units < RECYCLE_MIN_UNITS - 2:
             return False
         return self.rss > self.first_rss * (1 + RECYCLE_GROWTH * 0.6)
 
@@ -358,6 +371,7 @@ class ProcessExecutor(Executor):
             return "crashed"
         kind, outcomes, rss = message
         worker.trials += len(tasks)
+        worker.units += 1
         worker.rss = rss
         if worker.first_rss is None:
             worker.first_rss = rss
