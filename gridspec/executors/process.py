@@ -15,8 +15,9 @@ parent alone reports results (and writes any journal).
   into a FAILED trial naming the exit code, and the slot starts a fresh worker. A fused group
   whose worker dies runs again one member at a time, so only the culprit fails.
 - Memory: TensorFlow grows a process's resident memory by a few MiB per model however it is
-  cleaned up, so a worker retires when its memory has grown by ``RECYCLE_GROWTH`` since its
-  first trial (or after ``GRIDSPEC_WORKER_MAX_TRIALS`` trials); its replacement is started
+  cleaned up, so a worker retires when its memory has grown by ``RECYCLE_GROWTH`` past its
+  baseline, taken after its first few groups of trials (or after ``GRIDSPEC_WORKER_MAX_TRIALS``
+  trials); its replacement is started
   ahead of time, while the old one finishes its last trials.
 - Ctrl-C: workers ignore SIGINT, so the trials in flight can finish when the parent asks
   for a graceful stop; ``shutdown(cancel=True)`` kills them at once.
@@ -45,8 +46,9 @@ from gridspec.trial import TrialTask, failed_trial
 __all__ = ["ProcessExecutor", "WorkerCrashed", "available_cores", "worker_environment"]
 
 _STOP = None
-RECYCLE_GROWTH = 0.10  # retire a worker whose RSS grew 10 % past its RSS after its 1st trial
-RECYCLE_MIN_UNITS = 8  # ... but not before it ran this many groups (a start-up costs seconds)
+RECYCLE_GROWTH = 0.10  # retire a worker whose RSS grew 10 % past its baseline
+RECYCLE_BASELINE_UNITS = 3  # the baseline: its RSS after this many groups (TensorFlow warmed up)
+RECYCLE_MIN_UNITS = 8  # ... and not before it ran this many groups (a start-up costs seconds)
 _ENV_LOCK = threading.Lock()
 
 
@@ -373,7 +375,7 @@ class ProcessExecutor(Executor):
         worker.trials += len(tasks)
         worker.units += 1
         worker.rss = rss
-        if worker.first_rss is None:
+        if worker.units == RECYCLE_BASELINE_UNITS:  # the first groups grow it once, for good
             worker.first_rss = rss
         own = sum(o.duration for o in outcomes if isinstance(o, Trial))
         self.dispatch.append((time.perf_counter() - started - own) / len(tasks))
