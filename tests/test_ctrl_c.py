@@ -86,6 +86,9 @@ def _alive(pid: int) -> bool:
 
 
 def _journaled(path: Path) -> set[int]:
+    """The trials journaled so far. Read it only once a trial has begun (its line in the log):
+    a read that races the search creating the journal could make the search's later writes
+    invisible to readers (its -wal removed, see ``SQLiteBackend``) until the search ends."""
     if not path.exists():
         return set()
     try:
@@ -113,7 +116,7 @@ def test_ctrl_c_with_two_workers_records_every_finished_trial_and_resumes_the_re
     workers: set[int] = set()
     try:
         deadline = time.monotonic() + 240
-        while not _journaled(storage):
+        while not (log.exists() and _journaled(storage)):  # see _journaled
             assert run.poll() is None, run.communicate()
             assert time.monotonic() < deadline, "no trial was journaled in time"
             workers |= _descendants(run.pid)
@@ -218,7 +221,7 @@ def test_ctrl_c_on_ray_records_every_finished_trial_leaves_no_ray_process_and_re
             for pid in _descendants(run.pid):
                 if (started := _started_at(pid)) is not None:  # the latest name: Ray renames its workers
                     spawned[pid, started] = _name(pid) or spawned.get((pid, started), "")
-            if _journaled(storage):
+            if log.exists() and _journaled(storage):  # see _journaled
                 break
             assert run.poll() is None, run.communicate()
             assert time.monotonic() < deadline, "no trial was journaled in time"
