@@ -124,9 +124,14 @@ class SQLiteBackend:
         sidecars = [self.path + suffix for suffix in ("-wal", "-shm", "-journal")]
         absent = [p for p in sidecars if not os.path.exists(p)]
         try:
-            if writable and existing:
+            if writable:
+                # The lock is taken before SQLite opens the file, even a file this search
+                # creates: readers then know that sidecars they see may be this writer's.
+                if not existing:
+                    open(self.path, "ab").close()  # nothing of SQLite's is open on it yet
                 self._lock = _lock_file(self.path)
-                _check_header(self._lock, self.path)
+                if existing:
+                    _check_header(self._lock, self.path)
             if writable:
                 self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
             else:
@@ -138,13 +143,13 @@ class SQLiteBackend:
                 self._db.execute("PRAGMA synchronous=FULL")  # a committed trial survives a power cut
                 if not existing:
                     self._create()
-                    self._lock = _lock_file(self.path)
         except BaseException:
             self.close()
-            # A refused file is left as it was: no -wal/-shm left beside it. But a -wal
-            # with frames in it was written by a search creating this journal while we
-            # read it: removing it would hide (and, on a crash, lose) that search's trials.
-            if existing and (writable or not _has_frames(self.path + "-wal")):
+            # A refused file is left as it was: no -wal/-shm left beside it. But sidecars
+            # may belong to a search creating this journal while we read it (it holds the
+            # lock, or its -wal has frames already): removing them would hide (and, on a
+            # crash, lose) that search's trials.
+            if existing and (writable or not (_has_frames(self.path + "-wal") or _being_written(self.path))):
                 for sidecar in absent:
                     with contextlib.suppress(OSError):
                         os.remove(sidecar)
@@ -305,6 +310,27 @@ def _has_frames(wal: str) -> bool:
         return os.path.getsize(wal) > 32
     except OSError:
         return False
+
+
+def _being_written(path: str) -> bool:
+    """Whether a writer holds ``path``'s lock (a search writing, or creating, this journal)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory lock to ask
+        return False
+    try:
+        handle = open(path, "rb")
+    except OSError:
+        return False
+    # Never closed: closing a handle of the file drops the POSIX locks that SQLite
+    # connections of this process hold on it (a search writing it from this process).
+    _UNCLOSED.append(handle)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
 
 
 def _lock_file(path: str) -> Any:

@@ -425,3 +425,37 @@ def test_a_reader_never_removes_the_wal_of_a_search_creating_the_journal(tmp_pat
         journal.SQLiteBackend(path, writable=False)
     assert os.path.exists(path + "-wal") and os.path.exists(path + "-shm")
     writer.close()
+
+
+def test_a_reader_never_removes_the_sidecars_of_a_search_holding_the_lock(tmp_path, monkeypatch):
+    """The same race before the writer's first frame: its -wal is still empty, but it holds
+    the journal's lock (taken before SQLite creates anything), so a refused read leaves the
+    sidecars alone and a later reader sees what the writer commits."""
+    import sqlite3
+
+    import gridspec.journal as journal
+
+    path = str(tmp_path / "search.sqlite")
+    setup = sqlite3.connect(path, isolation_level=None)
+    setup.execute("PRAGMA journal_mode=WAL")
+    setup.close()  # a WAL database with no tables, and no sidecars
+    assert not os.path.exists(path + "-wal") and not os.path.exists(path + "-shm")
+    lock = journal._lock_file(path)  # the search creating the journal
+    writer = sqlite3.connect(path, isolation_level=None)
+    real_check = journal._check_journal
+
+    def writer_begins(db, label):  # between the reader's open and its check
+        writer.execute("BEGIN IMMEDIATE")  # the writer's first transaction: no frame yet
+        return real_check(db, label)
+
+    monkeypatch.setattr(journal, "_check_journal", writer_begins)
+    with pytest.raises(journal.JournalError, match="not a gridspec journal"):
+        journal.SQLiteBackend(path, writable=False)
+    assert os.path.exists(path + "-wal") and os.path.exists(path + "-shm")
+    writer.execute("CREATE TABLE gridspec_early (x)")
+    writer.execute("COMMIT")
+    reader = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    assert reader.execute("SELECT name FROM sqlite_master").fetchall() == [("gridspec_early",)]
+    reader.close()
+    writer.close()
+    lock.close()
