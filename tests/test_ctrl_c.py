@@ -30,7 +30,6 @@ from gridspec.journal import load
 MODULE = """
 import json, os, time
 import numpy as np
-import keras
 import gridspec as gs
 
 @gs.train_data
@@ -45,11 +44,19 @@ def build(units, act):
     with open(os.environ["GS_TEST_LOG"], "a") as f:
         f.write(json.dumps({"units": units, "act": act, "pid": os.getpid()}) + "\\n")
     time.sleep(1.0)  # a trial of a second or two
+    import keras  # here, not at the top: the search's own process then never loads TensorFlow
+
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(units, activation=act),
                               keras.layers.Dense(1)])
     model.compile(optimizer="adam", loss="mean_squared_error")
     return model
 """
+
+
+def _holds_tensorflow(pid: int) -> bool:
+    """Whether process ``pid`` has TensorFlow's library loaded (SPEC §10: the search's own
+    process does not need it when trials run elsewhere)."""
+    return "libtensorflow" in Path(f"/proc/{pid}/maps").read_text()
 
 
 def _like_a_terminal() -> None:
@@ -122,6 +129,7 @@ def test_ctrl_c_with_two_workers_records_every_finished_trial_and_resumes_the_re
             workers |= _descendants(run.pid)
             time.sleep(0.1)
         workers |= _descendants(run.pid)
+        assert not _holds_tensorflow(run.pid)  # trials run in the workers: the CLI stays light
         os.killpg(run.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
         out, err = run.communicate(timeout=180)
     finally:
@@ -226,6 +234,7 @@ def test_ctrl_c_on_ray_records_every_finished_trial_leaves_no_ray_process_and_re
             assert run.poll() is None, run.communicate()
             assert time.monotonic() < deadline, "no trial was journaled in time"
             time.sleep(0.1)
+        assert not _holds_tensorflow(run.pid)  # trials run on Ray: the CLI stays light
         os.killpg(run.pid, signal.SIGINT)  # a terminal's Ctrl-C (Ray's workers have groups of their own)
         out, err = run.communicate(timeout=180)
         built_at_exit = _built(log)

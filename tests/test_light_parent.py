@@ -17,9 +17,6 @@ from pathlib import Path
 
 import pytest
 
-if not (os.environ.get("CI") or os.environ.get("GRIDSPEC_REQUIRE_RAY")):
-    pytest.importorskip("ray", reason='the Ray extra is not installed (pip install "gridspec[ray]")')
-
 ROOT = Path(__file__).resolve().parents[1]
 
 # A user module that imports Keras only where a model is built, as a light parent needs.
@@ -83,8 +80,7 @@ if __name__ == "__main__":
 '''
 
 
-@pytest.mark.parametrize("parallel", [{"workers": 2}, {"executor": "ray", "address": "local"}],
-                         ids=["workers", "ray"])
+@pytest.mark.parametrize("parallel", [{"workers": 2}], ids=["workers"])  # Ray: tests/test_ctrl_c.py
 def test_the_search_process_never_imports_tensorflow_when_trials_run_elsewhere(tmp_path, parallel):
     (tmp_path / "lightmod.py").write_text(MODULE)
     (tmp_path / "main.py").write_text(textwrap.dedent(SCRIPT).replace("**PARALLEL", f"**{parallel!r}"))

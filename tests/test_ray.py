@@ -78,6 +78,18 @@ def test_halving_on_ray_continues_trials_like_in_process(local_ray):
     assert len(on_ray.pruned) == 4 and on_ray.best.epochs == 3
 
 
+def broken_train():
+    raise OSError("disk on fire")
+    yield
+
+
+def test_a_data_mistake_is_found_on_a_ray_worker_before_anything_trains_or_is_journaled(local_ray, tmp_path):
+    storage = tmp_path / "search.sqlite"
+    with pytest.raises(gs.DataError, match=r"data factory 'broken_train' \(train_data\) raised OSError at batch 0: disk on fire"):
+        build.search(executor="ray", storage=str(storage), **{**SETTINGS, "train": broken_train})
+    assert not storage.exists()  # the worker's probe came before the journal was opened
+
+
 @gs.grid(crash=[False, True])
 def crashing(crash):
     import keras
