@@ -205,12 +205,6 @@ def test_early_stopping_fused_equals_alone():
     assert_same_trials(seed_like.search(**settings), seed_like.search(fuse=1, **settings))
 
 
-def test_halving_fused_equals_alone():
-    settings = {**SMALL, "epochs": 4, "strategy": "halving", "eta": 2}
-    fused = seed_like.search(**settings)
-    alone = seed_like.search(fuse=1, **settings)
-    assert_same_trials(fused, alone)
-    assert len(fused.pruned) == len(alone.pruned) > 0
 
 
 @pytest.fixture
@@ -234,13 +228,15 @@ def twelve(lr, act_in, act_out):
     return seed_like.fn(lr, act_in, act_out)
 
 
-def test_fused_halving_writes_a_checkpoint_only_when_a_model_leaves_memory(checkpoint_writes, tmp_path):
+def test_halving_fused_equals_alone_and_writes_a_checkpoint_only_when_a_model_leaves_memory(
+        checkpoint_writes, tmp_path):
     settings = {**SMALL, "epochs": 4, "strategy": "halving", "eta": 2}
     fused = seed_like.search(**settings)  # 8 models: every promoted one is still in memory
     assert checkpoint_writes == []
     alone = seed_like.search(fuse=1, **settings)
     assert len(checkpoint_writes) == 8 + 4 + 2  # Keras's fit: one file per trial per rung
     assert_same_trials(fused, alone)
+    assert len(fused.pruned) == len(alone.pruned) > 0
     # fuse=2 keeps at most 8 models: the oldest leave memory, written as they go, and the
     # promoted ones among them continue from their files
     checkpoint_writes.clear()
