@@ -41,6 +41,7 @@ __all__ = [
     "MemoryBackend",
     "SQLiteBackend",
     "StoredSearch",
+    "being_written",
     "load",
     "open_journal",
     "replay",
@@ -149,7 +150,7 @@ class SQLiteBackend:
             # may belong to a search creating this journal while we read it (it holds the
             # lock, or its -wal has frames already): removing them would hide (and, on a
             # crash, lose) that search's trials.
-            if existing and (writable or not (_has_frames(self.path + "-wal") or _being_written(self.path))):
+            if existing and (writable or not (_has_frames(self.path + "-wal") or being_written(self.path))):
                 for sidecar in absent:
                     with contextlib.suppress(OSError):
                         os.remove(sidecar)
@@ -250,6 +251,11 @@ def _check_path(path: str, writable: bool) -> bool:
     # No open() here: closing a handle of a file that SQLite has open in this process
     # would drop SQLite's locks on it (the header is read through the writer's lock handle).
     if os.path.getsize(path) == 0:
+        if not writable and being_written(path):
+            raise JournalError(
+                f"{path} is being created by a search that has just started; read it again in a "
+                f"moment, or follow it with gridspec show {path} --watch"
+            )
         if not writable:
             raise JournalError(f"{path} is an empty file, not a gridspec journal")
         return False  # an empty file (e.g. from tempfile) becomes a new journal
@@ -312,8 +318,29 @@ def _has_frames(wal: str) -> bool:
         return False
 
 
-def _being_written(path: str) -> bool:
-    """Whether a writer holds ``path``'s lock (a search writing, or creating, this journal)."""
+def _locked_in_proc(path: str) -> bool | None:
+    """Whether ``/proc/locks`` lists a ``flock`` on ``path``; None where there is no such file."""
+    try:
+        with open("/proc/locks") as f:
+            table = f.read()
+        st = os.stat(path)
+    except OSError:
+        return None
+    dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in table.splitlines():
+        fields = line.split()
+        if "FLOCK" in fields and any(f == dev for f in fields):
+            return True
+    return False
+
+
+def being_written(path: str) -> bool:
+    """Whether a search holds the journal at ``path`` (writing it, or creating it) right now."""
+    if not os.path.exists(path):
+        return False
+    found = _locked_in_proc(path)  # asks without opening the file
+    if found is not None:
+        return found
     try:
         import fcntl
     except ImportError:  # Windows: no advisory lock to ask

@@ -459,3 +459,18 @@ def test_a_reader_never_removes_the_sidecars_of_a_search_holding_the_lock(tmp_pa
     reader.close()
     writer.close()
     lock.close()
+
+
+def test_a_journal_in_its_first_instant_is_said_to_be_being_created(tmp_path):
+    import gridspec.journal as journal
+
+    path = tmp_path / "search.sqlite"
+    path.touch()  # what a starting search has made, under its lock, before SQLite writes
+    with pytest.raises(JournalError, match="an empty file, not a gridspec journal"):
+        load(path)  # nobody holds it: just an empty file
+    lock = journal._lock_file(str(path))
+    try:
+        with pytest.raises(JournalError, match=r"is being created by a search that has just started"):
+            load(path)
+    finally:
+        lock.close()

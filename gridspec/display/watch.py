@@ -18,48 +18,12 @@ import time
 from typing import Any, TextIO
 
 from gridspec.errors import JournalError
-from gridspec.journal import StoredSearch, load
+from gridspec.journal import StoredSearch, being_written, load
 from gridspec.result import TrialStatus
 
 __all__ = ["being_written", "progress_line", "watch"]
 
 _GRACE = 10.0  # seconds a new, still empty file may take to become a journal
-
-
-def _locked_in_proc(path: str) -> bool | None:
-    """Whether ``/proc/locks`` lists a ``flock`` on ``path``; None where there is no such file."""
-    try:
-        with open("/proc/locks") as f:
-            table = f.read()
-    except OSError:
-        return None
-    st = os.stat(path)
-    dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-    for line in table.splitlines():
-        fields = line.split()
-        if "FLOCK" in fields and any(f == dev for f in fields):
-            return True
-    return False
-
-
-def being_written(path: str) -> bool:
-    """Whether a search holds the journal at ``path`` open for writing right now."""
-    if not os.path.exists(path):
-        return False
-    found = _locked_in_proc(path)
-    if found is not None:
-        return found
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks; a journal there is read as finished
-        return False
-    with open(path, "rb") as handle:  # an instant's shared lock: fails while a writer holds it
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
 
 
 def progress_line(stored: StoredSearch) -> str:
