@@ -15,7 +15,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,11 +66,11 @@ if __name__ == "__main__":
     settings = dict(epochs=2, steps_per_epoch=3, validation_steps=2, seed=0, verbose=0)
     journal = os.path.join(os.environ["OUT_DIR"], "j.db")
     try:  # a data mistake, found by a worker as it starts: nothing trains, nothing is recorded
-        lightmod.build.search(storage=journal, train=lightmod.broken, strategy="halving", eta=2, min_epochs=1, **PARALLEL, **settings)
+        lightmod.build.search(storage=journal, train=lightmod.broken, strategy="halving", eta=2, min_epochs=1, workers=2, **settings)
     except gs.GridSpecError as exc:
         out["error"] = f"{type(exc).__name__}: {exc}"
     out["journal_after_error"] = os.path.exists(journal)
-    result = lightmod.build.search(storage=journal, strategy="halving", eta=2, min_epochs=1, **PARALLEL, **settings)
+    result = lightmod.build.search(storage=journal, strategy="halving", eta=2, min_epochs=1, workers=2, **settings)
     out["statuses"] = sorted(t.status.name for t in result.trials)
     out["tensorflow"] = "tensorflow" in sys.modules
     out["keras"] = "keras" in sys.modules
@@ -80,10 +79,10 @@ if __name__ == "__main__":
 '''
 
 
-@pytest.mark.parametrize("parallel", [{"workers": 2}], ids=["workers"])  # Ray: tests/test_ctrl_c.py
-def test_the_search_process_never_imports_tensorflow_when_trials_run_elsewhere(tmp_path, parallel):
+def test_the_search_process_never_imports_tensorflow_when_trials_run_elsewhere(tmp_path):
+    # with workers=2; with Ray: tests/test_ctrl_c.py (the CLI) and tests/test_ray.py (a data mistake)
     (tmp_path / "lightmod.py").write_text(MODULE)
-    (tmp_path / "main.py").write_text(textwrap.dedent(SCRIPT).replace("**PARALLEL", f"**{parallel!r}"))
+    (tmp_path / "main.py").write_text(textwrap.dedent(SCRIPT))
     checkpoints = tmp_path / "checkpoints"
     checkpoints.mkdir()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)]), "OUT_DIR": str(tmp_path),

@@ -163,8 +163,7 @@ class RayExecutor(Executor):
         try:
             self._ray.get(ref)
         except self._ray.exceptions.RayTaskError as exc:
-            cause = getattr(exc, "cause", None)
-            raise cause if isinstance(cause, BaseException) else exc from None
+            raise _unwrapped(exc) from None
         finally:
             self._pending.discard(ref)
 
@@ -239,5 +238,10 @@ def _settle(futures: list[Future[Trial]], done: Future[Any], folder: str | None 
             continuation.unpack(folder, number, files)
         settle(futures, outcomes)
         return
+    settle(futures, [_unwrapped(exc)] * len(futures))
+
+
+def _unwrapped(exc: BaseException) -> BaseException:
+    """The task's own exception (a user mistake, a ``DataError``) out of Ray's wrapper."""
     cause = getattr(exc, "cause", None)
-    settle(futures, [cause if isinstance(cause, BaseException) else exc] * len(futures))
+    return cause if isinstance(cause, BaseException) else exc

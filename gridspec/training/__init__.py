@@ -23,7 +23,9 @@ from typing import Any, Protocol
 
 import attrs
 
-__all__ = ["AUTO_GROUP_SIZE", "Fit", "FitOutcome", "Trainer", "make_trainer", "planned_group_size"]
+from gridspec.settings import FUSE_AUTO
+
+__all__ = ["AUTO_GROUP_SIZE", "Fit", "FitOutcome", "Trainer", "group_size_for", "make_trainer", "planned_group_size"]
 
 # The largest group ``fuse="auto"`` forms: past it a group's traced step grows faster than
 # the start-up it saves (benchmarks/fusion_probe.py; docs/performance.md has the figures).
@@ -73,7 +75,12 @@ def planned_group_size(fuse: int | str, distribute: Any = None) -> int:
     group's members one after another."""
     if fuse == 1 or distribute is not None or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         return 1
-    return AUTO_GROUP_SIZE if isinstance(fuse, str) else int(fuse)
+    return group_size_for(fuse)
+
+
+def group_size_for(fuse: int | str) -> int:
+    """The largest group ``fuse`` allows: ``AUTO_GROUP_SIZE`` for ``"auto"``, else ``fuse``."""
+    return AUTO_GROUP_SIZE if fuse == FUSE_AUTO else int(fuse)
 
 
 def make_trainer(runner: Any) -> Trainer:

@@ -23,8 +23,7 @@ from typing import Any
 
 import keras
 
-from gridspec.settings import FUSE_AUTO
-from gridspec.training import AUTO_GROUP_SIZE, Fit, FitOutcome, continuation
+from gridspec.training import AUTO_GROUP_SIZE, Fit, FitOutcome, continuation, group_size_for
 from gridspec.training.fused import (GROUP_CAP, GroupStepError, fit_group, fused_supported, group_size_cap,
                                      release, why_alone)
 from gridspec.training.models import build_model, datasets
@@ -46,7 +45,7 @@ class FusedTrainer:
     def __init__(self, runner: Any) -> None:
         self.runner = runner
         fuse = runner.settings.fuse
-        self.group_size = AUTO_GROUP_SIZE if fuse == FUSE_AUTO else int(fuse)
+        self.group_size = group_size_for(fuse)
         # Models a halving-type strategy may continue, kept in memory with their traced steps
         # (trial number, repeat) -> model: a promoted member continues from them without a
         # rebuild, a restore or a new trace of its step. Bounded; a model evicted (or never
@@ -75,20 +74,21 @@ class FusedTrainer:
         held = self._kept.get((number, repeat))
         return held is not None and held[1] == epoch
 
-    def _let_go(self, key: tuple[int, int], model: Any, write: bool = True) -> None:
-        """A kept model leaves memory: with lazy checkpoints, its file is written now (unless
-        it is stale: ``write=False``)."""
+    def _let_go(self, key: tuple[int, int], model: Any) -> None:
+        """A kept model leaves memory: with lazy checkpoints, its file is written now."""
         s = self.runner.settings
         path = continuation.checkpoint_path(s, *key)
-        if write and s.lazy_checkpoints and path is not None:
+        if s.lazy_checkpoints and path is not None:
             continuation.keep(model, path)
         release([model])
 
     # -- one group ---------------------------------------------------------------------------
     def _alone(self, fit: Fit) -> FitOutcome:
         held = self._kept.pop((fit.task.number, fit.repeat), None) if fit.task.start_epoch else None
-        if held is not None:  # the reference trainer continues from the file: write it first
-            self._let_go((fit.task.number, fit.repeat), held[0], write=held[1] == fit.task.start_epoch)
+        if held is not None and held[1] == fit.task.start_epoch:  # fit_one continues from the file:
+            self._let_go((fit.task.number, fit.repeat), held[0])  # written first
+        elif held is not None:
+            release([held[0]])  # stale
         try:
             return FitOutcome(history=fit_one(self.runner, fit))
         except KeyboardInterrupt:
@@ -124,7 +124,7 @@ class FusedTrainer:
                     unsaved[position] = continuation.snapshot(held[0])
                 continue
             if held is not None:
-                self._let_go((fit.task.number, fit.repeat), held[0], write=False)  # stale
+                release([held[0]])  # stale
             # As between two trials alone: names (metrics' too, so history keys) start afresh,
             # and the model is built from the seed's random state.
             keras.backend.clear_session(free_memory=False)
