@@ -1,6 +1,6 @@
 """``search()``: wires a grid, its data, a strategy, an executor and the result together.
 
-A search runs in phases, each with one job (STYLE 17):
+A search runs in phases, each with one job:
 
 1. validate — ``SearchSettings.create``: every setting on its own;
 2. plan — ``_plan``: the registry, the data factories, the objective and every refusal

@@ -6,7 +6,7 @@ epochs, steps, objective, direction, seed, repeats, callbacks) and the human exp
 how two descriptions differ. The journal stores both, so a changed search is never silently
 given stale results. Knows nothing of Keras, SQLite or the search loop.
 
-Not covered, by design: helpers that the model function or the factories call, and files
+Not covered, by design: other functions that the model function or the factories call, and files
 they read. Changing those needs ``resume=False`` (``--fresh``); docs/journal.md says so.
 """
 

@@ -1,4 +1,4 @@
-"""Fused trials through ``search()`` (SPEC §9): every faster path equals ``fuse=1`` trial by trial.
+"""Fused trials through ``search()`` (docs/search.md): every faster path equals ``fuse=1`` trial by trial.
 
 ``fuse=1`` is Keras's own ``fit``, one trial at a time: the oracle. Each test runs the same
 search both ways and compares every trial's status, epochs, best epoch, score and every
@@ -334,7 +334,7 @@ def test_bad_fuse_values_are_refused_in_python_and_the_cli():
 
 
 def test_the_jax_backend_trains_alone_with_a_note(tmp_path):
-    # jax is in the test extra: this test never skips (issue 11 requires it in CI)
+    # jax is in the test extra: this test never skips, in CI or anywhere
     code = (
         "import gridspec as gs, sys\n"
         "sys.path.insert(0, 'examples')\n"
