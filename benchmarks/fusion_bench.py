@@ -48,7 +48,7 @@ def _module(workload: str):
 
 
 def _datasets(mod):
-    """The seed's pipeline: endless generators through ``tf.data.Dataset.from_generator``."""
+    """The seed article's pipeline: endless generators through ``tf.data.Dataset.from_generator``."""
     import tensorflow as tf
 
     def endless(factory):

@@ -38,7 +38,7 @@ def build(lr, loss, act_in, act_out):
 
 
 def datasets():
-    """The seed's pipeline: endless generators through ``tf.data.Dataset.from_generator``."""
+    """The seed article's pipeline: endless generators through ``tf.data.Dataset.from_generator``."""
     import tensorflow as tf
 
     def endless(factory):
