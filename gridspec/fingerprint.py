@@ -1,6 +1,7 @@
 """The fingerprint of a search: what a stored trial's result depends on, hashed.
 
-Owns the canonical description of a search (the axes and their values in order, the model
+Owns the canonical description of a search (the axes and their values in order — for a
+list of grids each sub-grid's too, and a ``where=`` predicate's source —, the model
 function's and data factories' source, and the settings that change a trial's score:
 epochs, steps, objective, direction, seed, repeats, callbacks) and the human explanation of
 how two descriptions differ. The journal stores both, so a changed search is never silently

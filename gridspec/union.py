@@ -13,6 +13,7 @@ combination's position are found without a list of them all (a 10**8 product cos
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -42,11 +43,13 @@ def _combinations(part: Space) -> Iterator[dict[str, Any]]:
 
 def _merged(name: str, parts: Sequence[Space]) -> Axis:
     """One axis over every part that has it: each value once, in order of appearance."""
+    found = [part.axes[part.names.index(name)] for part in parts if name in part.names]
+    if len(found) == 1:
+        return found[0]  # one part's axis is already checked for repeats
     values: dict[Any, Any] = {}
-    for part in parts:
-        if name in part.names:
-            for value in part.axes[part.names.index(name)].values:
-                values.setdefault(key(value), value)
+    for axis in found:
+        for value in axis.values:
+            values.setdefault(key(value), value)
     return Axis(name, tuple(values.values()))
 
 
@@ -101,11 +104,15 @@ class UnionSpace:
         self.starts = list(itertools.accumulate((part.size for part in self.parts), initial=0))
         self.product_size = self.starts[-1]
         self.names = tuple(dict.fromkeys(name for part in self.parts for name in part.names))
-        self.axes = tuple(_merged(name, self.parts) for name in self.names)
         self._kept: _Kept | None = None
         self._repeats: list[list[tuple[int, dict[str, set[Any]]]]] | None = None
         if where is None:
             self._refuse_repeats()
+
+    @functools.cached_property
+    def axes(self) -> tuple[Axis, ...]:
+        """Each axis merged over the parts that have it (TensorBoard's domains, effects' order)."""
+        return tuple(_merged(name, self.parts) for name in self.names)
 
     # -- combinations produced twice ----------------------------------------------------------
     def _overlaps(self) -> list[list[tuple[int, dict[str, set[Any]]]]]:
