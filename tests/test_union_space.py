@@ -51,6 +51,13 @@ def test_a_list_of_grids_is_their_products_in_order():
     assert optimizers(opt="sgd", lr=0.1) == ("sgd", 0.1, 0.0)  # still the function
 
 
+def test_a_list_of_one_grid_or_a_dict_is_the_keyword_form():
+    keywords = gs.grid(lr=[0.1, 0.01], act=["relu"])(_takes_all).space
+    assert gs.grid([dict(lr=[0.1, 0.01], act=["relu"])])(_takes_all).space == keywords
+    assert gs.grid(dict(lr=[0.1, 0.01], act=["relu"]))(_takes_all).space == keywords
+    assert isinstance(keywords, Space)
+
+
 def test_where_keeps_what_it_accepts_counted_once_lazily():
     calls = []
 
@@ -309,3 +316,25 @@ def test_plan_shows_the_count_and_the_sub_grids(write_module, capsys):
         "      2 {'a': 0, 'b': 3}",
         "… and more (where= is counted when a search runs; --limit 0 lists them all)",
     ]
+
+
+# -- absent is not None ---------------------------------------------------------------------------------
+def test_an_absent_axis_is_not_the_value_none_in_effects_and_plots():
+    from gridspec.plot import draw
+    from gridspec.result import SearchResult, Trial, TrialStatus
+
+    def done(number, score, **params):
+        return Trial(number=number, params=params, status=TrialStatus.COMPLETE, score=score, best_epoch=1, epochs=1,
+                     history={"loss": (score,)})
+
+    result = SearchResult(trials=(done(1, 0.1, opt="adam"), done(2, 0.5, opt="sgd", clip=None),
+                                  done(3, 0.3, opt="sgd", clip=1.0)),
+                          objective="loss", direction="min", axes=("opt", "clip"))
+    clip = result.effects()["clip"]
+    assert [(v.value, v.count, v.mean) for v in clip.values] == [(None, 1, 0.5), (1.0, 1, 0.3)]
+    assert (clip.count, clip.absent) == (2, 1)
+    figure = draw(result)
+    panel = next(ax for ax in figure.axes if ax.get_title().startswith("clip"))
+    dots = [list(c.get_offsets()[:, 1]) for c in panel.collections if len(c.get_offsets())]
+    assert dots[0] == [0.5]  # the value None: trial 2 alone, not the Adam trial without the axis
+    assert not any(0.1 in d for d in dots)
