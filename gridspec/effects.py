@@ -4,8 +4,8 @@ For every axis with more than one value: each value's count of COMPLETE trials, 
 and mean score, and the axis' spread (largest minus smallest mean over the values that have
 scores), so a user sees at a glance which axes matter and which barely do, and can shrink
 the next grid. An axis that some sub-grids of a list of grids leave out is summarised over
-the trials that have it. Failed and pruned trials are left out (a pruned trial's score comes from fewer
-epochs). Pure Python over the result's records: no Keras, no numpy.
+the trials that have it. Failed and pruned trials are left out (a pruned trial's score comes
+from fewer epochs). Pure Python over the result's records: no Keras, no numpy.
 """
 
 from __future__ import annotations

@@ -106,10 +106,10 @@ def _plan(grid: GridFunction, settings: SearchSettings) -> _Plan:
     space = grid.space
     s = settings
     if space.product_size > MAX_UNCAPPED and s.max_trials is None:
-        counting = (" (where= is counted by one pass over them)" if space.where is not None else "")
+        counting = "; counting what where= keeps is a pass over them all, and" if space.where is not None else ";"
         raise GridSpecError(
-            f"{grid.fn.__qualname__}() has a grid of {space.product_size:,} combinations{counting} "
-            f"({space.describe(count=False)}); more than {MAX_UNCAPPED:,} needs max_trials=N (and perhaps "
+            f"{grid.fn.__qualname__}() has a grid of {space.product_size:,} combinations "
+            f"({space.describe(count=False)}){counting} more than {MAX_UNCAPPED:,} needs max_trials=N (and perhaps "
             f"strategy='random'), or fewer values per axis"
         )
     registry = scan(module_of(grid))

@@ -251,7 +251,8 @@ def test_where_over_the_cap_needs_max_trials_without_counting():
     def build(a, b):
         pass
 
-    with pytest.raises(gs.GridSpecError, match=r"1,001,000 combinations \(where= is counted by one pass over them\).*needs max_trials=N"):
+    with pytest.raises(gs.GridSpecError, match=r"1,001,000 combinations \(a \(1001\) x b \(1000\) = 1,001,000; 1,001,000 combinations before where=\); "
+                       r"counting what where= keeps is a pass over them all, and more than 1,000,000 needs max_trials=N"):
         build.search(train=lambda: batches(0, 1), val=None, steps_per_epoch=1)
     assert calls == []  # refused before any pass
     assert build.space.describe() == "a (1001) x b (1000) = 1,001,000; 1,001,000 combinations before where="
