@@ -27,12 +27,13 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 
-from gridspec.artifacts import BestModelFile, check_save_best
+from gridspec.artifacts import BestModelFile, check_save_best, staging_folder
 from gridspec.decorators import GridFunction
 from gridspec.errors import GridSpecError, SearchError, SearchInterrupted
 from gridspec.executors import Executor, check_not_in_worker, make_executor
@@ -41,12 +42,13 @@ from gridspec.interrupt import StopRequest
 from gridspec.journal import Journal, open_journal
 from gridspec.objective import Objective
 from gridspec.progress import Event, Note, SearchFinished, SearchStarted, TrialFinished, TrialStarted
+from gridspec.records import RunFolders, TrialSettings, TrialTask
 from gridspec.registry import module_of, scan
 from gridspec.result import SearchResult, Trial, TrialStatus
 from gridspec.runspec import RunSpec
 from gridspec.settings import MAX_UNCAPPED, SearchSettings
 from gridspec.strategies import Decision, Proposal, Strategy, make_strategy
-from gridspec.trial import TrialRunner, TrialSettings, TrialTask, failed_trial
+from gridspec.trial import TrialRunner, failed_trial
 
 __all__ = ["MAX_UNCAPPED", "SearchContext", "search", "run_search"]
 
@@ -86,8 +88,7 @@ class _Plan:
     grid: GridFunction
     settings: SearchSettings  # train/val resolved to callables (or None)
     objective: Objective
-    trial_settings: TrialSettings
-    tensorboard_dir: str | None
+    trial_settings: TrialSettings  # its folders named, none created yet
     save_best: str | None
     runspec: RunSpec | None  # for executors that leave this process
     epochs_axis: bool  # an ``epochs`` axis sets each combination's budget
@@ -139,20 +140,17 @@ def _plan(grid: GridFunction, settings: SearchSettings) -> _Plan:
     save_best = check_save_best(s.save_best) if s.save_best is not None else None
     tensorboard_dir = _check_tensorboard_dir(s.tensorboard_dir) if s.tensorboard_dir is not None else None
     settings = s.evolve(train=train_fn, val=val_fn)
-    trial_settings = TrialSettings(
-        objective=objective.name,
-        direction=objective.direction,
-        steps_per_epoch=s.steps_per_epoch,
-        validation_steps=s.validation_steps,
-        seed=s.seed,
-        repeats=s.repeats,
-        cache_bytes=s.cache_bytes,
-        keras_verbose=s.keras_verbose,
+    runs_here = s.executor is None and s.workers == 1 and not s.gpus
+    folders = RunFolders(
+        checkpoint_dir=_checkpoint_dir(s.storage) if s.continues else None,
+        save_dir=staging_folder(save_best) if save_best is not None else None,
         tensorboard_dir=tensorboard_dir,
-        fuse=s.fuse,
+        # only this process continues its trials, and nothing resumes them
+        lazy_checkpoints=runs_here and s.storage is None,
     )
+    trial_settings = TrialSettings.from_search(s, objective, folders)
     runspec = None
-    if s.executor is not None or s.workers > 1 or s.gpus:
+    if not runs_here:
         check_not_in_worker()
         if s.executor == "ray":
             from gridspec.executors.ray import import_ray
@@ -160,7 +158,7 @@ def _plan(grid: GridFunction, settings: SearchSettings) -> _Plan:
             import_ray()  # a missing extra is said before anything is created
         runspec = RunSpec.from_search(grid, train_fn, val_fn, trial_settings,
                                       callbacks=s.callbacks, distribute=s.distribute, probe=space[0])
-    return _Plan(grid, settings, objective, trial_settings, tensorboard_dir, save_best, runspec, epochs_axis)
+    return _Plan(grid, settings, objective, trial_settings, save_best, runspec, epochs_axis)
 
 
 def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
@@ -171,9 +169,12 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
     from gridspec.display import reporter  # the displays live with the CLI: imported on use
 
     report = reporter(s.verbose)
+    # a running trial's epochs (and batches, for a live view) reach the display too
     runner = TrialRunner(grid, s.train, s.val, plan.trial_settings, callbacks=s.callbacks,
                          distribute=s.distribute,
-                         notes=(lambda text: report(Note(text))) if report else None)
+                         notes=(lambda text: report(Note(text))) if report else None,
+                         progress=report, progress_batches=bool(getattr(report, "wants_batches", False)))
+    folders = plan.trial_settings.folders
     if plan.runspec is None:  # phase 3: data mistakes surface before anything is created
         runner.prepare(space[0])
     strategy = plan.strategy()
@@ -184,54 +185,43 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
     loop: _Loop | None = None
     journal: Journal | None = None
     interrupted = False
-    try:
-        with contextlib.ExitStack() as stack:  # phase 4: whatever is opened is closed
-            if report is not None and callable(getattr(report, "close", None)):
-                stack.callback(getattr(report, "close"))  # a live display stops drawing on every path
-            checkpoint_dir = _checkpoint_dir(s.storage) if s.continues else None
-            if checkpoint_dir is not None:
-                stack.push(lambda *exc: _drop_checkpoints(checkpoint_dir, journal, stop, interrupted))
-            best_file = BestModelFile(plan.save_best, plan.objective.direction) if plan.save_best else None
-            if best_file is not None:
-                stack.callback(best_file.close)
-            run_settings = attrs.evolve(plan.trial_settings, checkpoint_dir=checkpoint_dir,
-                                        save_dir=best_file.staging if best_file is not None else None,
-                                        # only this process continues its trials, and nothing resumes them
-                                        lazy_checkpoints=plan.runspec is None and s.storage is None)
-            runner.settings = run_settings
-            runspec = attrs.evolve(plan.runspec, settings=run_settings) if plan.runspec is not None else None
-            executor = make_executor(s, runner, runspec)
-            if report is not None:  # a running trial's epochs (and batches, for a live view) reach it too
-                runner.progress, runner.progress_batches = report, bool(getattr(report, "wants_batches", False))
-                executor.progress = report  # worker processes send their epochs back
-            stack.push(lambda et, ev, tb: executor.shutdown(cancel=interrupted or et is not None))
-            # phase 3 where the trials run: a worker reads the first combination's data as it
-            # starts (so this process needs no TensorFlow), before the journal is touched
-            executor.wait_ready()
-            journal = _open_storage(plan) if s.storage is not None else None
+    with contextlib.ExitStack() as stack:  # phase 4: whatever is opened is closed
+        if report is not None and callable(getattr(report, "close", None)):
+            stack.callback(getattr(report, "close"))  # a live display stops drawing on every path
+        checkpoint_dir = folders.checkpoint_dir
+        if checkpoint_dir is not None:  # created by the first trial that keeps a model
+            stack.push(lambda *exc: _drop_checkpoints(checkpoint_dir, journal, stop, interrupted))
+        best_file = BestModelFile(plan.save_best, plan.objective.direction, folders.save_dir) if plan.save_best else None
+        if best_file is not None:
+            stack.callback(best_file.close)
+        # worker processes send their trials' epochs back to the display
+        executor = make_executor(s, runner, plan.runspec, progress=report)
+        stack.push(lambda et, ev, tb: executor.shutdown(cancel=interrupted or et is not None))
+        # phase 3 where the trials run: a worker reads the first combination's data as it
+        # starts (so this process needs no TensorFlow), before the journal is touched
+        executor.wait_ready()
+        journal = _open_storage(plan) if s.storage is not None else None
+        if journal is not None:
+            stack.callback(journal.close)
+        loop = _Loop(space, strategy, executor, report, journal, s.max_failures,
+                     on_trial=best_file.offer if best_file is not None else None,
+                     group_size=runner.group_size, group_key=runner.sources.key,
+                     epochs_axis=plan.epochs_axis)
+        if report:
+            report(SearchStarted(strategy.total, space.size, plan.objective.name,
+                                 plan.objective.direction, s.strategy, space.describe()))
             if journal is not None:
-                stack.callback(journal.close)
-            loop = _Loop(space, strategy, executor, report, journal, s.max_failures,
-                         on_trial=best_file.offer if best_file is not None else None,
-                         group_size=runner.group_size, group_key=runner.group_key,
-                         epochs_axis=plan.epochs_axis)
-            if report:
-                report(SearchStarted(strategy.total, space.size, plan.objective.name,
-                                     plan.objective.direction, s.strategy, space.describe()))
-                if journal is not None:
-                    report(Note(_storage_note(journal, plan.strategy(), strategy.total)))
-            if plan.tensorboard_dir is not None:
-                from gridspec import tb
+                report(Note(_storage_note(journal, plan.strategy(), strategy.total)))
+        if folders.tensorboard_dir is not None:
+            from gridspec import tb
 
-                tb.write_experiment(plan.tensorboard_dir, {a.name: a.values for a in space.axes},
-                                    plan.objective.name)
-            try:
-                with stop:
-                    trials = loop.run(stop)  # phase 5
-            except KeyboardInterrupt:  # a second Ctrl-C: stop at once; trials in progress are lost
-                interrupted, trials = True, loop.collected()
-    finally:
-        runner.settings = plan.trial_settings
+            tb.write_experiment(folders.tensorboard_dir, {a.name: a.values for a in space.axes},
+                                plan.objective.name)
+        try:
+            with stop:
+                trials = loop.run(stop)  # phase 5
+        except KeyboardInterrupt:  # a second Ctrl-C: stop at once; trials in progress are lost
+            interrupted, trials = True, loop.collected()
     # phase 6
     assert loop is not None
     interrupted = interrupted or (stop.requested and loop.finished < strategy.total)
@@ -327,10 +317,12 @@ def _check_tensorboard_dir(path: Any) -> str:
 
 def _checkpoint_dir(storage: str | None) -> str:
     """Where halving keeps models between rungs: next to the journal (so an interrupted
-    search continues its trials when resumed), else a temporary folder of this search."""
+    search continues its trials when resumed), else a temporary folder of this search.
+    Only named here: the first trial that keeps a model creates it."""
     if storage is not None and storage != ":memory:":
-        return os.path.abspath(storage) + ".checkpoints"  # created by the first trial
-    return tempfile.mkdtemp(prefix="gridspec-halving-", dir=os.environ.get("GRIDSPEC_CHECKPOINT_DIR"))
+        return os.path.abspath(storage) + ".checkpoints"
+    parent = os.environ.get("GRIDSPEC_CHECKPOINT_DIR") or tempfile.gettempdir()
+    return os.path.join(os.path.abspath(parent), f"gridspec-halving-{uuid.uuid4().hex}")
 
 
 class _Loop:
