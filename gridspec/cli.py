@@ -9,8 +9,10 @@ real terminal; its Python-side warnings (``tf.get_logger()``, absl, ``warnings``
 inside TensorFlow) go the same way.
 
 Every output path (``--json``, ``--csv``, ``--plot``, ``--save-best``) is checked before
-anything trains. Ctrl-C or SIGTERM stops after the trial in progress is recorded, prints the
-finished trials' leaderboard, writes the requested files and exits 130 (143 for SIGTERM).
+anything trains. Ctrl-C or SIGTERM stops the search (after the trial in progress is recorded,
+or at the next epoch end of a group training together, whose trials are then not recorded),
+prints the finished trials' leaderboard, writes the requested files (even with no trial
+finished) and exits 130 (143 for SIGTERM), also when the last trial finished meanwhile.
 Output piped into a reader that quits early (``| head``) ends quietly: a search goes on and
 stops writing.
 """
@@ -334,11 +336,12 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
             tensorboard_dir=args.tensorboard,
         )
     except SearchInterrupted as exc:  # Ctrl-C or SIGTERM: what finished is still reported
-        if exc.result is not None and exc.result.trials:
-            out.write(exc.result.summary() + "\n")
+        if exc.result is not None:
+            if exc.result.trials:
+                out.write(exc.result.summary() + "\n")
             if exc.result.ranked():
                 out.write(exc.result.leaderboard(top=_top(args.top)) + "\n")
-            _write_files(exc.result, args, out)
+            _write_files(exc.result, args, out)  # however little finished: the files say so
         raise
     except SearchError as exc:  # every trial failed, or --max-failures: the files still say so
         if exc.result is not None:

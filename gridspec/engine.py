@@ -177,10 +177,8 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
         runner.prepare(space[0])
     strategy = plan.strategy()
     started = time.perf_counter()
-    stop = StopRequest(lambda: report(Note(
-        "interrupted: stopping after the trial in progress is recorded (Ctrl-C again to stop at once)"))
-        if report else None)
     loop: _Loop | None = None
+    stop = StopRequest(lambda: report(Note(_stop_note(loop, runner, plan))) if report else None)
     journal: Journal | None = None
     interrupted = False
     try:
@@ -227,13 +225,13 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
             try:
                 with stop:
                     trials = loop.run(stop)  # phase 5
-            except KeyboardInterrupt:  # a second Ctrl-C: stop at once; trials in progress are lost
-                interrupted, trials = True, loop.collected()
+            except KeyboardInterrupt:  # a second Ctrl-C, or a group stopped at an epoch end
+                interrupted, trials = True, loop.collected()  # (StopAtEpochEnd): its trials are lost
     finally:
         runner.settings = plan.trial_settings
     # phase 6
     assert loop is not None
-    interrupted = interrupted or (stop.requested and loop.finished < strategy.total)
+    interrupted = interrupted or stop.requested  # even if the last trial then finished: asked to stop
     result = SearchResult(
         trials=tuple(trials),
         objective=plan.objective.name,
@@ -253,7 +251,9 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
         raise SearchInterrupted(message, result)
     if report:
         report(SearchFinished(result))
-    if loop.gave_up is not None and loop.finished < strategy.total:
+    # fuse=1 stops right after the streak; a group trains its later members anyway, and
+    # having trained them does not make the streak count less
+    if loop.gave_up is not None and (loop.finished < strategy.total or loop.told_after_give_up):
         last = loop.gave_up
         raise SearchError(
             f"stopped after {s.max_failures} consecutive failed trials (max_failures={s.max_failures}); "
@@ -268,6 +268,18 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
             first_error=first, result=result,
         )
     return result
+
+
+def _stop_note(loop: _Loop | None, runner: TrialRunner, plan: _Plan) -> str:
+    """What a first Ctrl-C waits for: a group training in this process stops at its next
+    epoch end (``gridspec.interrupt.check_stop``) and is not recorded; a trial alone, or the
+    work of worker processes and Ray, finishes and is recorded."""
+    group = loop.in_progress if loop is not None else ()
+    if plan.runspec is None and len(group) > 1 and runner.group_size > 1:
+        again = " and train again when the search is resumed" if plan.settings.storage is not None else ""
+        return (f"interrupted: stopping the running group of {len(group)} trials at its next epoch end; "
+                f"its trials are not recorded{again} (Ctrl-C again to stop at once)")
+    return "interrupted: stopping after the trial in progress is recorded (Ctrl-C again to stop at once)"
 
 
 def _drop_checkpoints(folder: str, journal: Any, stop: StopRequest, interrupted: bool) -> None:
@@ -366,12 +378,14 @@ class _Loop:
         self.max_failures = max_failures
         self.failures_in_a_row = 0
         self.gave_up: Trial | None = None  # the last of max_failures failures in a row
+        self.told_after_give_up = 0  # trials of the same group(s) that finished after it
         self.started_in: dict[int, int] = {}  # rung -> trials submitted (halving counts per rung)
         self.finished_in: dict[int, int] = {}
         self._groups_left: dict[int, int] = {}  # group id -> members still running
         self._next_group = 0
         self._order: dict[concurrent.futures.Future[Trial], int] = {}  # submission order
         self._arrived_with = 0  # outcomes that arrived with the one being told, still to tell
+        self.in_progress: tuple[int, ...] = ()  # the trials of the group being submitted
 
     def _emit(self, event: Event) -> None:
         if self.report is not None:
@@ -411,7 +425,11 @@ class _Loop:
         gid = self._next_group
         self._next_group += 1
         self._groups_left[gid] = len(group)
-        futures = self.executor.submit_many(tasks)
+        self.in_progress = tuple(task.number for task in tasks)  # in-process: trains right here
+        try:
+            futures = self.executor.submit_many(tasks)
+        finally:
+            self.in_progress = ()
         for future in futures:
             self._order[future] = len(self._order)
         return {future: (proposal, gid) for future, proposal in zip(futures, group)}
@@ -438,10 +456,12 @@ class _Loop:
         if self.journal is not None:  # committed before anyone hears of the trial
             self.journal.record_finish(trial, self._epochs(proposal))
         self.trials[proposal.index] = trial
+        if self.gave_up is not None:
+            self.told_after_give_up += 1
         if trial.status is TrialStatus.FAILED:
             self.failures_in_a_row += 1
             if self.max_failures is not None and self.failures_in_a_row >= self.max_failures:
-                self.gave_up = trial
+                self.gave_up = self.gave_up or trial  # the streak's end, as fuse=1 would stop there
         else:
             self.failures_in_a_row = 0
         if self.on_trial is not None:

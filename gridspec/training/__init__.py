@@ -11,6 +11,12 @@ that fit's own extra callbacks) and returns one ``FitOutcome`` per fit, in order
   one traced step for the group (``fused.py``), falling back to the reference for a
   group that can't be formed. Same histories, to float32 rounding.
 
+A trainer that trains several fits together calls ``gridspec.interrupt.check_stop()`` in its
+group loop before each epoch: after a first Ctrl-C (or SIGTERM) it raises ``StopAtEpochEnd``
+(a ``KeyboardInterrupt``), which the trainer lets through; the engine then records none of
+the group's members, and a resumed search trains them again. A fit trained alone needs no
+check: it finishes and is recorded.
+
 Nothing outside this package knows which trainer ran, and nothing outside it (and
 ``data.py``) imports Keras. Importing this package imports no Keras either.
 """
