@@ -27,17 +27,20 @@ _GRACE = 10.0  # seconds a new, still empty file may take to become a journal
 
 
 def progress_line(stored: StoredSearch) -> str:
-    """One line: trials finished of the grid's combinations, what runs, and the best so far."""
-    trials = stored.trials
-    counts = {s: sum(1 for t in trials if t.status is s) for s in TrialStatus}
+    """One line: trials done of the grid's combinations (a halving-type search's trial is
+    done once complete, failed or pruned, not after each rung), what runs, and the best so far."""
+    waiting = stored.waiting  # a lower rung finished, promotion not decided: not done yet
+    counts = stored.counts()
     size = stored.info.get("size")
     of = f" of {size:,}" if isinstance(size, int) else ""
     parts = [f"{counts[TrialStatus.COMPLETE]} complete", f"{counts[TrialStatus.FAILED]} failed"]
     if counts[TrialStatus.PRUNED]:
         parts.append(f"{counts[TrialStatus.PRUNED]} pruned")
     running = ", ".join(str(n) for n in stored.running[:8]) + (" …" if len(stored.running) > 8 else "")
-    line = f"{len(trials)}{of} trials ({', '.join(parts)})"
+    line = f"{sum(counts.values())}{of} trials ({', '.join(parts)})"
     line += f"; running: trial {running}" if stored.running else "; none running"
+    if waiting:
+        line += f"; {len(waiting)} waiting for their rung to end"
     result = stored.result()
     if result.completed:
         best = result.best
