@@ -303,6 +303,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
                             f"--storage search.sqlite, or leave --storage out to keep no journal")
     _check_output_path("--json", args.json)
     _check_output_path("--csv", args.csv)
+    _check_extras(args)
     _check_plot_option(args)
     grid = _load_grid(args.target)
     try:
@@ -416,6 +417,16 @@ def _add_insight_options(parser: Any, save: bool) -> None:
     parser.add_argument("--plot", metavar="PNG", help="draw the leaderboard and one panel per axis into PNG")
 
 
+def _check_extras(args: argparse.Namespace) -> None:
+    """Every optional package this run needs, named in one message when several are missing."""
+    from gridspec.errors import require_extras
+
+    needs = [("matplotlib", "plot", "--plot")] if getattr(args, "plot", None) else []
+    needs += [("tensorboard", "tensorboard", "--tensorboard")] if getattr(args, "tensorboard", None) else []
+    needs += [("Ray", "ray", "--executor ray")] if getattr(args, "executor", None) == "ray" else []
+    require_extras(needs)
+
+
 def _check_plot_option(args: argparse.Namespace) -> None:
     """Say before anything trains that --plot can't work (no matplotlib, a missing folder)."""
     path = getattr(args, "plot", None)
@@ -427,7 +438,9 @@ def _check_plot_option(args: argparse.Namespace) -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise GridSpecError('--plot needs matplotlib; install it with pip install "gridspec[plot]"') from None
+        from gridspec.errors import install_hint
+
+        raise GridSpecError(f"--plot needs matplotlib; install it with {install_hint(['plot'])}") from None
 
 
 def _write_insights(result: Any, args: argparse.Namespace, out: TextIO) -> None:

@@ -34,7 +34,7 @@ import attrs
 
 from gridspec.artifacts import BestModelFile, check_save_best
 from gridspec.decorators import GridFunction
-from gridspec.errors import GridSpecError, SearchError, SearchInterrupted
+from gridspec.errors import GridSpecError, SearchError, SearchInterrupted, require_extras
 from gridspec.executors import Executor, check_not_in_worker, make_executor
 from gridspec.fingerprint import search_fingerprint
 from gridspec.interrupt import StopRequest
@@ -135,6 +135,9 @@ def _plan(grid: GridFunction, settings: SearchSettings) -> _Plan:
                     f"grid axis epochs={list(values)!r} sets each combination's epochs, so its values "
                     f"must be positive integers (got {value!r})"
                 )
+    require_extras([need for need, wanted in (
+        (("tensorboard", "tensorboard", "tensorboard_dir= (--tensorboard)"), s.tensorboard_dir is not None),
+        (("Ray", "ray", 'executor="ray"'), s.executor == "ray")) if wanted])  # all missing, said at once
     save_best = check_save_best(s.save_best) if s.save_best is not None else None
     tensorboard_dir = _check_tensorboard_dir(s.tensorboard_dir) if s.tensorboard_dir is not None else None
     settings = s.evolve(train=train_fn, val=val_fn)
@@ -305,15 +308,20 @@ def _open_storage(plan: _Plan) -> Journal:
 
 
 def _storage_note(journal: Journal, fresh_plan: Strategy, total: int) -> str:
-    """The line that says what the journal holds for this run: what resumes, what reruns."""
+    """The line that says what the journal holds for this run: what resumes, what reruns,
+    counted in trials (combinations), not in the rung runs of a halving-type search."""
     if not journal.resumed:
         kept = f" (the {journal.previous} earlier in the file are kept)" if journal.previous else ""
         return f"storage {journal.label}: new search {journal.search.id}{kept}"
-    done = 0  # replay the strategy on the stored scores: exactly what this run will skip
+    # replay the strategy on the stored scores: exactly what this run will skip. A trial of
+    # a halving-type search is done once every rung it is proposed for is stored.
+    stored_runs: set[int] = set()
+    missing: set[int] = set()
     while isinstance(proposal := fresh_plan.ask(), Proposal):
         stored = journal.stored(proposal.number, proposal.epochs)
-        done += stored is not None
+        (stored_runs if stored is not None else missing).add(proposal.number)
         fresh_plan.tell(proposal, stored.score if stored is not None else None)
+    done = len(stored_runs - missing)
     again = [f"{len(journal.search.running)} interrupted"] if journal.search.running else []
     failed = sum(1 for t in journal.search.trials if t.status is TrialStatus.FAILED)
     again += [f"{failed} failed"] if failed else []
@@ -450,7 +458,7 @@ class _Loop:
         if exc is not None:
             if isinstance(exc, GridSpecError) and not any(t.ok for t in self.trials.values()):
                 raise exc  # a mistake in the definition: stop before it repeats N times
-            trial = failed_trial(self._task(proposal), exc, 0.0)
+            trial = failed_trial(self._task(proposal), exc, 0.0, fused_with=getattr(exc, "fused_with", ()))
         else:
             trial = future.result()
         if self.journal is not None:  # committed before anyone hears of the trial

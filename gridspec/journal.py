@@ -112,8 +112,8 @@ def _decode(row: Sequence[Any]) -> dict[str, Any]:
 class SQLiteBackend:
     """An SQLite file in WAL mode: one writer (this process), any number of readers.
 
-    ``writable=False`` opens for reading only and never changes the database (SQLite may
-    leave its ``-wal``/``-shm`` companions beside a journal it reads). A file
+    ``writable=False`` opens for reading only and never changes the database; beside a
+    journal that no search is writing it leaves no ``-wal``/``-shm`` companions either. A file
     that exists must be a gridspec journal of a schema this version reads; it is checked
     before anything is written, and refused untouched otherwise.
     """
@@ -137,7 +137,11 @@ class SQLiteBackend:
             if writable:
                 self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
             else:
-                self._db = sqlite3.connect(f"file:{_uri(self.path)}?mode=ro", uri=True, timeout=30.0, isolation_level=None)
+                # A journal no search is writing, with no -wal left by one, cannot change while
+                # it is read: opened immutable, SQLite leaves no -wal/-shm beside it.
+                still = existing and not os.path.exists(self.path + "-wal") and not being_written(self.path)
+                self._db = sqlite3.connect(f"file:{_uri(self.path)}?mode=ro{'&immutable=1' if still else ''}",
+                                           uri=True, timeout=30.0, isolation_level=None)
             if existing:
                 _check_journal(self._db, self.path)
             if writable:

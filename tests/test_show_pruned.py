@@ -63,3 +63,16 @@ def test_watch_does_not_count_a_trial_waiting_for_its_rung_as_done(tmp_path):
                                              f"5 waiting for their rung to end")
     assert "trials: 0 complete, 0 failed, 0 pruned, 1 running or interrupted, 5 waiting for their rung to end" in \
         running.report()
+
+
+def test_show_leaves_nothing_beside_a_finished_journal_and_a_resume_counts_trials(tmp_path):
+    path = tmp_path / "s.sqlite"
+    settings = dict(strategy="halving", epochs=3, eta=3, steps_per_epoch=2, train=train, val=None, storage=str(path))
+    build.search(**settings)
+    beside = sorted(p.name for p in tmp_path.iterdir())
+    load(path).report()
+    assert sorted(p.name for p in tmp_path.iterdir()) == beside  # no -wal, no -shm left by a reader
+    events: list = []
+    build.search(**settings, verbose=events.append)  # every trial done: nothing trains
+    notes = [e.text for e in events if type(e).__name__ == "Note"]
+    assert f"resumed: 6 of 6 trials already complete in {path}" in notes  # not 8: rung runs

@@ -93,6 +93,13 @@ class _Screen:
             self.live = None
 
 
+def _empty(path: str) -> bool:
+    try:
+        return os.path.getsize(path) == 0
+    except OSError:
+        return True
+
+
 def watch(path: str, out: TextIO, search: int | None = None, top: int | None = 10,
           interval: float = 1.0, live: bool = False) -> StoredSearch:
     """Follow the search in the journal at ``path`` until no process writes it; returns it
@@ -111,8 +118,11 @@ def watch(path: str, out: TextIO, search: int | None = None, top: int | None = 1
             try:
                 stored = load(path, search)
             except JournalError:
-                # A file just created by `run --storage` is a journal a moment later.
-                if seen is None and (writing or time.time() - appeared < _GRACE):
+                # A file just created by `run --storage` is a journal a moment later (its
+                # writer holds the lock, or, in its first instant, the file is still empty);
+                # any other file that is no journal is said at once, as plain `show` says it.
+                fresh = time.time() - appeared < _GRACE and _empty(path)
+                if seen is None and (writing or fresh):
                     time.sleep(interval)
                     continue
                 raise

@@ -58,6 +58,7 @@ class FitOutcome:
     history: Mapping[str, list[float]] | None = None
     error: BaseException | None = None
     fused_with: tuple[int, ...] = ()
+    built: bool = True  # False: the model function failed, so the fit took no share of a group's time
 
 
 class Trainer(Protocol):
@@ -95,6 +96,8 @@ def make_trainer(runner: Any) -> Trainer:
 
     fuse = runner.settings.fuse
     if fuse == 1 or runner.distribute is not None:
+        if fuse != 1:
+            runner.note(f"fuse={fuse!r}: every trial trains alone (distribute= spreads each trial over devices)")
         return ReferenceTrainer(runner)
     from gridspec.training.fused_trainer import FusedTrainer, fusion_unavailable
 
