@@ -520,6 +520,7 @@ class _Loop:
             if not stopping and slots > 0:
                 while len(batch) < self.group_size * slots:
                     decision = self.plan.ask()
+                    self._rung_notes()  # a rung decided as it promotes: said before its trials train
                     if not isinstance(decision, Proposal):
                         break
                     stored = self._stored(decision)

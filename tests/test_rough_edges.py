@@ -87,3 +87,26 @@ def test_the_cli_names_every_missing_extra_before_loading_anything(monkeypatch, 
     assert capsys.readouterr().err == (
         'error: --plot needs matplotlib and --tensorboard needs tensorboard; install them with '
         'pip install "gridspec[plot,tensorboard]" (in a source checkout: pip install -e ".[plot,tensorboard]")\n')
+
+
+@gs.grid(units=[1, 2, 3, 4, 5, 6])
+def ladder(units):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(units, activation="tanh"), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mean_squared_error")
+    return model
+
+
+def test_an_asha_rung_line_comes_before_the_lines_of_the_trials_promoted_when_it_was_decided():
+    # fused: rung 1 trains as one group, and its decision (in the strategy's ask, as it
+    # promotes the last) comes before any trial of rung 2 trains. (With fuse=1, ASHA promotes
+    # trial 1 while rung 1 still trains: its line may come first, by design.)
+    from gridspec.progress import TrialFinished
+
+    events: list = []
+    ladder.search(strategy="asha", epochs=3, eta=3, steps_per_epoch=2, train=train, val=None,
+                  verbose=events.append)
+    order = [("rung", e.text) if isinstance(e, Note) and "Rung 1" in e.text else ("trial", e.trial.epochs)
+             for e in events if isinstance(e, TrialFinished) or (isinstance(e, Note) and "Rung 1" in e.text)]
+    promoted_at = order.index(next(o for o in order if o[0] == "rung"))
+    assert "promoted" in order[promoted_at][1]
+    assert all(epochs == 1 for kind, epochs in order[:promoted_at] if kind == "trial"), order
