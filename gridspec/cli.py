@@ -421,9 +421,11 @@ def _check_extras(args: argparse.Namespace) -> None:
     """Every optional package this run needs, named in one message when several are missing."""
     from gridspec.errors import require_extras
 
-    needs = [("matplotlib", "plot", "--plot")] if getattr(args, "plot", None) else []
-    needs += [("tensorboard", "tensorboard", "--tensorboard")] if getattr(args, "tensorboard", None) else []
-    needs += [("Ray", "ray", "--executor ray")] if getattr(args, "executor", None) == "ray" else []
+    needs = [("matplotlib", "plot", "--plot", "matplotlib")] if getattr(args, "plot", None) else []
+    if getattr(args, "tensorboard", None):
+        needs.append(("tensorboard.plugins.hparams.api", "tensorboard", "--tensorboard", "tensorboard"))
+    if getattr(args, "executor", None) == "ray":
+        needs.append(("ray", "ray", "--executor ray", "Ray"))
     require_extras(needs)
 
 

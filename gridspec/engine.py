@@ -135,9 +135,10 @@ def _plan(grid: GridFunction, settings: SearchSettings) -> _Plan:
                     f"grid axis epochs={list(values)!r} sets each combination's epochs, so its values "
                     f"must be positive integers (got {value!r})"
                 )
-    require_extras([need for need, wanted in (
-        (("tensorboard", "tensorboard", "tensorboard_dir= (--tensorboard)"), s.tensorboard_dir is not None),
-        (("Ray", "ray", 'executor="ray"'), s.executor == "ray")) if wanted])  # all missing, said at once
+    require_extras([need for need, wanted in (  # every missing extra, said at once
+        (("tensorboard.plugins.hparams.api", "tensorboard", "tensorboard_dir= (--tensorboard)", "tensorboard"),
+         s.tensorboard_dir is not None),
+        (("ray", "ray", 'executor="ray"', "Ray"), s.executor == "ray")) if wanted])
     save_best = check_save_best(s.save_best) if s.save_best is not None else None
     tensorboard_dir = _check_tensorboard_dir(s.tensorboard_dir) if s.tensorboard_dir is not None else None
     settings = s.evolve(train=train_fn, val=val_fn)

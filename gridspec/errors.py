@@ -82,20 +82,22 @@ def require_extra(module: str, extra: str, feature: str, package: str | None = N
         ) from None
 
 
-def require_extras(needs: list[tuple[str, str, str]]) -> None:
-    """Check at once every extra a run needs — ``(package, extra, feature)`` each — and raise one
-    ``MissingExtra`` naming all that are missing, rather than one per attempt. Looks the
-    packages up without importing them."""
-    import importlib.util
+def require_extras(needs: list[tuple[str, str, str, str]]) -> None:
+    """Check at once every extra a run needs — ``(module, extra, feature, package)`` each — and
+    raise one ``MissingExtra`` naming all that are missing, rather than one per attempt."""
+    import importlib
 
-    missing = [need for need in needs if importlib.util.find_spec(need[0].lower()) is None]
+    missing = []
+    for module, extra, feature, package in needs:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append((package, extra, feature))
     if not missing:
         return
-    if len(missing) == 1:
-        package, extra, feature = missing[0]
-        raise MissingExtra(f"{feature} needs {package}; install it with {install_hint([extra])}")
     said = " and ".join(f"{feature} needs {package}" for package, _, feature in missing)
-    raise MissingExtra(f"{said}; install them with {install_hint([extra for _, extra, _ in missing])}")
+    them = "it" if len(missing) == 1 else "them"
+    raise MissingExtra(f"{said}; install {them} with {install_hint([extra for _, extra, _ in missing])}")
 
 
 class SearchError(GridSpecError):

@@ -5,8 +5,8 @@ Real Keras, tiny models."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
+import sys
 import time
 
 import numpy as np
@@ -71,17 +71,17 @@ def test_fuse_with_distribute_says_that_trials_train_alone():
 
 def test_missing_extras_are_named_together_with_both_ways_to_install():
     with pytest.raises(MissingExtra) as info:
-        require_extras([("gridspec_no_such_a", "plot", "--plot"), ("json", "pandas", "to_dataframe()"),
-                        ("gridspec_no_such_b", "ray", "--executor ray")])
+        require_extras([("gridspec_no_such_a", "plot", "--plot", "gridspec_no_such_a"),
+                        ("json", "pandas", "to_dataframe()", "json"),
+                        ("gridspec_no_such_b", "ray", "--executor ray", "gridspec_no_such_b")])
     assert str(info.value) == (
         '--plot needs gridspec_no_such_a and --executor ray needs gridspec_no_such_b; install them with '
         'pip install "gridspec[plot,ray]" (in a source checkout: pip install -e ".[plot,ray]")')
 
 
 def test_the_cli_names_every_missing_extra_before_loading_anything(monkeypatch, capsys, tmp_path):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name in ("matplotlib", "tensorboard") else real(name, *a))
+    for name in ("matplotlib", "tensorboard"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
     code = main(["run", "nowhere.py:build", "--plot", str(tmp_path / "p.png"), "--tensorboard", str(tmp_path)])
     assert code == 2
     assert capsys.readouterr().err == (
