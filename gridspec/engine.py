@@ -246,7 +246,7 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
     )
     if interrupted:
         storage = s.storage
-        message = f"search interrupted after {loop.finished} of {strategy.total} trials; " + (
+        message = f"search interrupted after {loop.done()} of {strategy.total} trials; " + (
             f"every finished trial is recorded in {storage}: run the same search again to resume "
             f"(gridspec run ... --storage {storage})" if storage is not None
             else "the finished trials are in this exception's .result; pass storage=PATH "
@@ -395,6 +395,7 @@ class _Loop:
         self._order: dict[concurrent.futures.Future[Trial], int] = {}  # submission order
         self._arrived_with = 0  # outcomes that arrived with the one being told, still to tell
         self.in_progress: tuple[int, ...] = ()  # the trials of the group being submitted
+        self._budgets: dict[int, int] = {}  # combination index -> budget of its latest outcome
 
     def _emit(self, event: Event) -> None:
         if self.report is not None:
@@ -447,6 +448,7 @@ class _Loop:
         """A proposal the journal already answers: no training, params taken from the grid."""
         trial = attrs.evolve(stored, params=self.space[proposal.index])
         self.trials[proposal.index] = trial
+        self._budgets[proposal.index] = self._epochs(proposal)
         if self.on_trial is not None:
             self.on_trial(trial)
         self.plan.tell(proposal, stored.score)
@@ -465,6 +467,7 @@ class _Loop:
         if self.journal is not None:  # committed before anyone hears of the trial
             self.journal.record_finish(trial, self._epochs(proposal))
         self.trials[proposal.index] = trial
+        self._budgets[proposal.index] = self._epochs(proposal)
         if self.gave_up is not None:
             self.told_after_give_up += 1
         if trial.status is TrialStatus.FAILED:
@@ -496,6 +499,16 @@ class _Loop:
         if rung_size is None:
             return overall, self.plan.total
         return per_rung[proposal.rung], rung_size
+
+    def done(self) -> int:
+        """Trials finished for good, not rung runs: under halving, ASHA and Hyperband a trial
+        once it failed, was pruned or reached the full budget."""
+        full = getattr(self.plan, "epochs", None) if getattr(self.plan, "continues", False) else None
+        if not isinstance(full, int):
+            return len(self.trials)
+        pruned = self.plan.pruned
+        return sum(1 for i, t in self.trials.items()
+                   if t.status is TrialStatus.FAILED or i in pruned or self._budgets.get(i, 0) >= full)
 
     def collected(self) -> list[Trial]:
         pruned = self.plan.pruned

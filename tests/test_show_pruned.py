@@ -76,3 +76,20 @@ def test_show_leaves_nothing_beside_a_finished_journal_and_a_resume_counts_trial
     build.search(**settings, verbose=events.append)  # every trial done: nothing trains
     notes = [e.text for e in events if type(e).__name__ == "Note"]
     assert f"resumed: 6 of 6 trials already complete in {path}" in notes  # not 8: rung runs
+
+
+class _CtrlCAsRung2Starts(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        if self.params["epochs"] == 3:
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGINT)  # a first Ctrl-C: that trial finishes
+
+
+def test_an_interrupted_halving_search_counts_trials_not_rung_runs():
+    with pytest.raises(gs.SearchInterrupted) as info:
+        build.search(strategy="halving", epochs=3, eta=3, steps_per_epoch=2, train=train, val=None, fuse=1,
+                     callbacks=[_CtrlCAsRung2Starts()])
+    # rung 1: 6 trained, 4 pruned; rung 2: the first promoted trial finished, the other never started
+    assert str(info.value).startswith("search interrupted after 5 of 6 trials; ")
