@@ -35,7 +35,7 @@ import attrs
 
 from gridspec.artifacts import BestModelFile, check_save_best, staging_folder
 from gridspec.decorators import GridFunction
-from gridspec.errors import GridSpecError, SearchError, SearchInterrupted
+from gridspec.errors import GridSpecError, SearchError, SearchInterrupted, require_extras
 from gridspec.executors import Executor, check_not_in_worker, make_executor
 from gridspec.fingerprint import search_fingerprint
 from gridspec.interrupt import StopRequest
@@ -137,6 +137,10 @@ def _plan(grid: GridFunction, settings: SearchSettings) -> _Plan:
                     f"grid axis epochs={list(values)!r} sets each combination's epochs, so its values "
                     f"must be positive integers (got {value!r})"
                 )
+    require_extras([need for need, wanted in (  # every missing extra, said at once
+        (("tensorboard.plugins.hparams.api", "tensorboard", "tensorboard_dir= (--tensorboard)", "tensorboard"),
+         s.tensorboard_dir is not None),
+        (("ray", "ray", 'executor="ray"', "Ray"), s.executor == "ray")) if wanted])
     save_best = check_save_best(s.save_best) if s.save_best is not None else None
     tensorboard_dir = _check_tensorboard_dir(s.tensorboard_dir) if s.tensorboard_dir is not None else None
     settings = s.evolve(train=train_fn, val=val_fn)
@@ -179,10 +183,8 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
         runner.prepare(space[0])
     strategy = plan.strategy()
     started = time.perf_counter()
-    stop = StopRequest(lambda: report(Note(
-        "interrupted: stopping after the trial in progress is recorded (Ctrl-C again to stop at once)"))
-        if report else None)
     loop: _Loop | None = None
+    stop = StopRequest(lambda: report(Note(_stop_note(loop, runner, plan))) if report else None)
     journal: Journal | None = None
     interrupted = False
     with contextlib.ExitStack() as stack:  # phase 4: whatever is opened is closed
@@ -220,11 +222,11 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
         try:
             with stop:
                 trials = loop.run(stop)  # phase 5
-        except KeyboardInterrupt:  # a second Ctrl-C: stop at once; trials in progress are lost
-            interrupted, trials = True, loop.collected()
+        except KeyboardInterrupt:  # a second Ctrl-C, or a group stopped at an epoch end
+            interrupted, trials = True, loop.collected()  # (StopAtEpochEnd): its trials are lost
     # phase 6
     assert loop is not None
-    interrupted = interrupted or (stop.requested and loop.finished < strategy.total)
+    interrupted = interrupted or stop.requested  # even if the last trial then finished: asked to stop
     result = SearchResult(
         trials=tuple(trials),
         objective=plan.objective.name,
@@ -235,7 +237,7 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
     )
     if interrupted:
         storage = s.storage
-        message = f"search interrupted after {loop.finished} of {strategy.total} trials; " + (
+        message = f"search interrupted after {loop.done()} of {strategy.total} trials; " + (
             f"every finished trial is recorded in {storage}: run the same search again to resume "
             f"(gridspec run ... --storage {storage})" if storage is not None
             else "the finished trials are in this exception's .result; pass storage=PATH "
@@ -244,7 +246,9 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
         raise SearchInterrupted(message, result)
     if report:
         report(SearchFinished(result))
-    if loop.gave_up is not None and loop.finished < strategy.total:
+    # fuse=1 stops right after the streak; a group trains its later members anyway, and
+    # having trained them does not make the streak count less
+    if loop.gave_up is not None and (loop.finished < strategy.total or loop.told_after_give_up):
         last = loop.gave_up
         raise SearchError(
             f"stopped after {s.max_failures} consecutive failed trials (max_failures={s.max_failures}); "
@@ -259,6 +263,18 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
             first_error=first, result=result,
         )
     return result
+
+
+def _stop_note(loop: _Loop | None, runner: TrialRunner, plan: _Plan) -> str:
+    """What a first Ctrl-C waits for: a group training in this process stops at its next
+    epoch end (``gridspec.interrupt.check_stop``) and is not recorded; a trial alone, or the
+    work of worker processes and Ray, finishes and is recorded."""
+    group = loop.in_progress if loop is not None else ()
+    if plan.runspec is None and len(group) > 1 and runner.group_size > 1:
+        again = " and train again when the search is resumed" if plan.settings.storage is not None else ""
+        return (f"interrupted: stopping the running group of {len(group)} trials at its next epoch end; "
+                f"its trials are not recorded{again} (Ctrl-C again to stop at once)")
+    return "interrupted: stopping after the trial in progress is recorded (Ctrl-C again to stop at once)"
 
 
 def _drop_checkpoints(folder: str, journal: Any, stop: StopRequest, interrupted: bool) -> None:
@@ -285,15 +301,20 @@ def _open_storage(plan: _Plan) -> Journal:
 
 
 def _storage_note(journal: Journal, fresh_plan: Strategy, total: int) -> str:
-    """The line that says what the journal holds for this run: what resumes, what reruns."""
+    """The line that says what the journal holds for this run: what resumes, what reruns,
+    counted in trials (combinations), not in the rung runs of a halving-type search."""
     if not journal.resumed:
         kept = f" (the {journal.previous} earlier in the file are kept)" if journal.previous else ""
         return f"storage {journal.label}: new search {journal.search.id}{kept}"
-    done = 0  # replay the strategy on the stored scores: exactly what this run will skip
+    # replay the strategy on the stored scores: exactly what this run will skip. A trial of
+    # a halving-type search is done once every rung it is proposed for is stored.
+    stored_runs: set[int] = set()
+    missing: set[int] = set()
     while isinstance(proposal := fresh_plan.ask(), Proposal):
         stored = journal.stored(proposal.number, proposal.epochs)
-        done += stored is not None
+        (stored_runs if stored is not None else missing).add(proposal.number)
         fresh_plan.tell(proposal, stored.score if stored is not None else None)
+    done = len(stored_runs - missing)
     again = [f"{len(journal.search.running)} interrupted"] if journal.search.running else []
     failed = sum(1 for t in journal.search.trials if t.status is TrialStatus.FAILED)
     again += [f"{failed} failed"] if failed else []
@@ -360,12 +381,15 @@ class _Loop:
         self.max_failures = max_failures
         self.failures_in_a_row = 0
         self.gave_up: Trial | None = None  # the last of max_failures failures in a row
+        self.told_after_give_up = 0  # trials of the same group(s) that finished after it
         self.started_in: dict[int, int] = {}  # rung -> trials submitted (halving counts per rung)
         self.finished_in: dict[int, int] = {}
         self._groups_left: dict[int, int] = {}  # group id -> members still running
         self._next_group = 0
         self._order: dict[concurrent.futures.Future[Trial], int] = {}  # submission order
         self._arrived_with = 0  # outcomes that arrived with the one being told, still to tell
+        self.in_progress: tuple[int, ...] = ()  # the trials of the group being submitted
+        self._budgets: dict[int, int] = {}  # combination index -> budget of its latest outcome
 
     def _emit(self, event: Event) -> None:
         if self.report is not None:
@@ -405,7 +429,11 @@ class _Loop:
         gid = self._next_group
         self._next_group += 1
         self._groups_left[gid] = len(group)
-        futures = self.executor.submit_many(tasks)
+        self.in_progress = tuple(task.number for task in tasks)  # in-process: trains right here
+        try:
+            futures = self.executor.submit_many(tasks)
+        finally:
+            self.in_progress = ()
         for future in futures:
             self._order[future] = len(self._order)
         return {future: (proposal, gid) for future, proposal in zip(futures, group)}
@@ -414,6 +442,7 @@ class _Loop:
         """A proposal the journal already answers: no training, params taken from the grid."""
         trial = attrs.evolve(stored, params=self.space[proposal.index])
         self.trials[proposal.index] = trial
+        self._budgets[proposal.index] = self._epochs(proposal)
         if self.on_trial is not None:
             self.on_trial(trial)
         self.plan.tell(proposal, stored.score)
@@ -426,16 +455,19 @@ class _Loop:
         if exc is not None:
             if isinstance(exc, GridSpecError) and not any(t.ok for t in self.trials.values()):
                 raise exc  # a mistake in the definition: stop before it repeats N times
-            trial = failed_trial(self._task(proposal), exc, 0.0)
+            trial = failed_trial(self._task(proposal), exc, 0.0, fused_with=getattr(exc, "fused_with", ()))
         else:
             trial = future.result()
         if self.journal is not None:  # committed before anyone hears of the trial
             self.journal.record_finish(trial, self._epochs(proposal))
         self.trials[proposal.index] = trial
+        self._budgets[proposal.index] = self._epochs(proposal)
+        if self.gave_up is not None:
+            self.told_after_give_up += 1
         if trial.status is TrialStatus.FAILED:
             self.failures_in_a_row += 1
             if self.max_failures is not None and self.failures_in_a_row >= self.max_failures:
-                self.gave_up = trial
+                self.gave_up = self.gave_up or trial  # the streak's end, as fuse=1 would stop there
         else:
             self.failures_in_a_row = 0
         if self.on_trial is not None:
@@ -462,6 +494,16 @@ class _Loop:
             return overall, self.plan.total
         return per_rung[proposal.rung], rung_size
 
+    def done(self) -> int:
+        """Trials finished for good, not rung runs: under halving, ASHA and Hyperband a trial
+        once it failed, was pruned or reached the full budget."""
+        full = getattr(self.plan, "epochs", None) if getattr(self.plan, "continues", False) else None
+        if not isinstance(full, int):
+            return len(self.trials)
+        pruned = self.plan.pruned
+        return sum(1 for i, t in self.trials.items()
+                   if t.status is TrialStatus.FAILED or i in pruned or self._budgets.get(i, 0) >= full)
+
     def collected(self) -> list[Trial]:
         pruned = self.plan.pruned
         return [
@@ -486,6 +528,7 @@ class _Loop:
             if not stopping and slots > 0:
                 while len(batch) < self.group_size * slots:
                     decision = self.plan.ask()
+                    self._rung_notes()  # a rung decided as it promotes: said before its trials train
                     if not isinstance(decision, Proposal):
                         break
                     stored = self._stored(decision)

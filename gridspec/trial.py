@@ -58,6 +58,13 @@ def failed_trial(task: TrialTask, exc: BaseException, duration: float,
     )
 
 
+def _missing_objective(fused_with: tuple[int, ...], error: GridSpecError) -> GridSpecError:
+    """The engine fails such a trial once another has completed; it then keeps the group it
+    trained in (``Trial.fused_with``), as the group's other members name it."""
+    error.fused_with = fused_with  # type: ignore[attr-defined]
+    return error
+
+
 def _mean_history(histories: Sequence[Mapping[str, Sequence[float]]]) -> dict[str, list[float]]:
     if len(histories) == 1:
         return {k: [float(v) for v in vs] for k, vs in histories[0].items()}
@@ -80,6 +87,7 @@ class _Run:
     histories: list[Mapping[str, Sequence[float]]] = attrs.field(factory=list)
     error: BaseException | None = None
     fused_with: set[int] = attrs.field(factory=set)
+    built: bool = True  # False when its model function failed: it trained nothing
 
 
 class TrialRunner:
@@ -181,10 +189,13 @@ class TrialRunner:
                         for r in active]
                 for run, fitted in zip(active, self.trainer.fit_all(fits)):
                     self._take(run, fitted)
-            share = (time.perf_counter() - started) / len(runs)
+            # the group's time is shared by the trials that trained in it: one whose model
+            # function failed never joined (its failure took next to no time)
+            trained = sum(run.built for run in runs) or len(runs)
+            share = (time.perf_counter() - started) / trained
             results: list[Trial | GridSpecError] = []
             for run in runs:
-                outcome = self._conclude(run, share)
+                outcome = self._conclude(run, share if run.built else 0.0)
                 if run.hooks is not None and isinstance(outcome, Trial):
                     outcome = self._finish_hooks(run, outcome)
                 results.append(outcome)
@@ -216,6 +227,7 @@ class TrialRunner:
     @staticmethod
     def _take(run: _Run, outcome: FitOutcome) -> None:
         run.fused_with.update(outcome.fused_with)
+        run.built = run.built and outcome.built
         if outcome.error is not None:
             if isinstance(outcome.error, KeyboardInterrupt):
                 raise outcome.error
@@ -245,11 +257,11 @@ class TrialRunner:
             history = continuation.concat_history(run.earlier, _mean_history(run.histories))
             curve = history.get(s.objective)
             if curve is None:
-                raise GridSpecError(
+                raise _missing_objective(fused_with, GridSpecError(
                     f"objective {s.objective!r} is not in the training history; the keys there "
                     f"are {', '.join(sorted(history)) or 'none'} (pass objective=<one of them>, "
                     f"or compile the model with the metric)"
-                )
+                ))
             for epoch, value in enumerate(curve, start=1):
                 if not math.isfinite(value):
                     raise NonFiniteObjective(f"objective {s.objective} was {value} at epoch {epoch}")

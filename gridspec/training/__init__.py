@@ -14,6 +14,12 @@ per fit, in order. ``make_trainer(context)`` chooses the trainer.
   one traced step for the group (``fused.py``), falling back to the reference for a
   group that can't be formed. Same histories, to float32 rounding.
 
+A trainer that trains several fits together calls ``gridspec.interrupt.check_stop()`` in its
+group loop before each epoch: after a first Ctrl-C (or SIGTERM) it raises ``StopAtEpochEnd``
+(a ``KeyboardInterrupt``), which the trainer lets through; the engine then records none of
+the group's members, and a resumed search trains them again. A fit trained alone needs no
+check: it finishes and is recorded.
+
 Nothing outside this package knows which trainer ran (``refit`` too goes through
 ``make_trainer``), and nothing outside it (and ``data.py``) imports Keras. Importing this
 package imports no Keras either.
@@ -61,6 +67,7 @@ class FitOutcome:
     error: BaseException | None = None
     fused_with: tuple[int, ...] = ()
     model: Any = None
+    built: bool = True  # False: the model function failed, so the fit took no share of a group's time
 
 
 class Trainer(Protocol):
@@ -101,6 +108,8 @@ def make_trainer(context: TrainingContext) -> Trainer:
 
     fuse = context.settings.fuse
     if fuse == 1 or context.distribute is not None:
+        if fuse != 1:
+            context.note(f"fuse={fuse!r}: every trial trains alone (distribute= spreads each trial over devices)")
         return ReferenceTrainer(context)
     from gridspec.training.fused_trainer import FusedTrainer, fusion_unavailable
 

@@ -135,7 +135,7 @@ class FusedTrainer:
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # never enters the group; fails exactly as alone
-                outcomes[position] = FitOutcome(error=exc)
+                outcomes[position] = FitOutcome(error=exc, built=False)
                 continue
             reason = why_alone(model)
             if reason is not None:
