@@ -27,6 +27,7 @@ import attrs
 from gridspec.display.lines import format_duration, format_event
 from gridspec.progress import BatchEnded, EpochEnded, Event, SearchFinished, SearchStarted, TrialFinished, TrialStarted
 from gridspec.result import Trial, TrialStatus, better
+from gridspec.values import display
 
 __all__ = ["LiveDisplay"]
 
@@ -51,7 +52,8 @@ def _short(text: str, width: int) -> str:
 
 
 def _params(params: dict[str, Any]) -> str:
-    return _short(", ".join(f"{k}={v!r}" for k, v in params.items()), _PARAMS_WIDTH)
+    """As the leaderboard writes them: ``lr=0.01, act=my_act, reg=L2(l2=0.0001)``."""
+    return _short(", ".join(f"{k}={display(v)}" for k, v in params.items()), _PARAMS_WIDTH)
 
 
 def _number(value: float | None) -> str:
