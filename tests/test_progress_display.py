@@ -61,11 +61,13 @@ def test_the_bar_moves_and_the_best_running_trial_shows_while_a_fused_group_trai
     display.tally = Tally(clock)
     try:
         _fused_search(display, clock)
+        clock.now += 6
         for n in GROUP:
             display(BatchEnded(n, 2, 5, 10, {"loss": 0.5}))
         text = _render(display)
-        # no trial has finished, yet a third and a half epoch of every trial is trained
-        assert re.search(r"0/12 trials 18 of 36 epochs elapsed 10\.0s ETA 10\.0s", text), text
+        # no trial has finished, yet one and a half epochs of every trial are trained; the pace
+        # counts from the first epoch seen (building and tracing come before it): 17 epochs in 6s
+        assert re.search(r"0/12 trials 18 of 36 epochs elapsed 16\.0s ETA 6\.4s", text), text
         assert "best so far trial 12 val_loss 0.0833333 (epoch 1/3, training) lr=0.12" in text
         assert "running trial 1 epoch 2/3 batch 5/10 loss 0.5 val_loss 1 lr=0.01" in text
     finally:
@@ -95,10 +97,14 @@ def test_a_group_that_leaves_work_behind_says_the_eta():
     printer(SearchStarted(4, 4, "val_loss", "min", "grid", "lr (4)", epochs=2, planned_epochs=8))
     for n in (1, 2):
         printer(TrialStarted(n, 4, n, {"lr": n}, 2, group=(1, 2)))
-    clock.now += 6
+    for epoch in (1, 2):
+        clock.now += 3
+        for n in (1, 2):
+            printer(EpochEnded(n, epoch, 2, {"loss": 1.0, "val_loss": 1.0}))
     for n in (1, 2):
         printer(TrialFinished(n, 4, _trial(n, 0.5, (1, 2), epochs=2), None))
-    assert out.getvalue().splitlines()[-1] == "Trials 1, 2 trained together in 6.0s, ETA 6.0s"
+    # 3 epochs in the 3s since the first one ended; 4 epochs left
+    assert out.getvalue().splitlines()[-1] == "Trials 1, 2 trained together in 6.0s, ETA 4.0s"
 
 
 def test_the_first_line_names_the_epochs_and_says_when_it_is_the_default():

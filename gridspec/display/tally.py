@@ -5,7 +5,8 @@ trials that has trained one of its three epochs is a third of the way, although 
 trials has finished. The total is what the strategy plans (``SearchStarted.planned_epochs``:
 exact for grid, random, halving and hyperband when nothing fails, an estimate for ASHA);
 without it (an ``epochs`` axis) each trial counts as one, in fractions of its epochs. The
-ETA is the time so far scaled to the work left.
+ETA is the pace since the first work was seen (building the models and tracing their step
+come before it) applied to the work left.
 
 A group of trials sent to train together (``TrialStarted.group``) gets a line as it starts
 and one when its last trial has finished, with the group's time: a fused trial's own
@@ -86,10 +87,18 @@ class Tally:
         self.failures: list[Trial] = []
         self.rungs: dict[int, list[int]] = {}  # rung -> [epochs, finished, size]
         self._groups: dict[int, _Group] = {}  # trial number -> its group
+        self._first: tuple[float, float] | None = None  # (time, work done) when work was first seen
 
     # -- events ------------------------------------------------------------------------------
     def update(self, event: Event) -> list[str]:
-        now = self.clock()
+        lines = self._update(event, self.clock())
+        if self._first is None and self.started is not None:
+            done, _ = self.progress()
+            if done > 0:
+                self._first = (self.clock(), done)
+        return lines
+
+    def _update(self, event: Event, now: float) -> list[str]:
         if isinstance(event, SearchStarted):
             self.search, self.started = event, now
         elif isinstance(event, TrialStarted):
@@ -178,13 +187,16 @@ class Tally:
         return done, max(planned, done + left)  # ASHA's plan is an estimate: never below the truth
 
     def eta(self) -> float | None:
-        """Seconds left at the pace so far; None before any work or when none is left."""
-        if self.started is None:
+        """Seconds left at the pace since work was first seen; None until the pace is known
+        or when no work is left."""
+        if self._first is None:
             return None
         done, planned = self.progress()
-        if done <= 0 or planned - done < 1e-9:
+        since, at = self._first
+        now = self.clock()
+        if done - at <= 0 or now <= since or planned - done < 1e-9:
             return None
-        return (self.clock() - self.started) / done * (planned - done)
+        return (now - since) / (done - at) * (planned - done)
 
     def trials_done(self) -> int:
         """Trials whose latest run has ended and that are not training again."""
