@@ -8,6 +8,7 @@ They are also what the live display leaves behind once it closes.
 from __future__ import annotations
 
 import sys
+import threading
 from types import TracebackType
 from typing import Any, TextIO
 
@@ -69,14 +70,16 @@ class Printer:
 
         self.stream = stream
         self.tally = Tally()
+        self._lock = threading.RLock()  # events come from the executor's threads and Ctrl-C too
 
     def __call__(self, event: Event) -> None:
         line = format_event(event)
-        lines = ([] if line is None else [line]) + self.tally.update(event)
-        if lines:
-            stream = self.stream or sys.stdout
-            stream.write("".join(text + "\n" for text in lines))
-            stream.flush()
+        with self._lock:
+            lines = ([] if line is None else [line]) + self.tally.update(event)
+            if lines:
+                stream = self.stream or sys.stdout
+                stream.write("".join(text + "\n" for text in lines))
+                stream.flush()
 
     def close(self) -> None:
         """Nothing to release (the live display's counterpart stops its view)."""
