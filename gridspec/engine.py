@@ -47,7 +47,7 @@ from gridspec.registry import module_of, scan
 from gridspec.result import SearchResult, Trial, TrialStatus
 from gridspec.runspec import RunSpec
 from gridspec.settings import MAX_UNCAPPED, SearchSettings
-from gridspec.strategies import Decision, Proposal, Strategy, make_strategy
+from gridspec.strategies import Decision, Proposal, Strategy, make_strategy, nothing_to_cut
 from gridspec.trial import TrialRunner, failed_trial
 
 __all__ = ["MAX_UNCAPPED", "SearchContext", "search", "run_search"]
@@ -211,7 +211,12 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
                      epochs_axis=plan.epochs_axis)
         if report:
             report(SearchStarted(strategy.total, space.size, plan.objective.name,
-                                 plan.objective.direction, s.strategy, space.describe()))
+                                 plan.objective.direction, s.strategy, space.describe(),
+                                 epochs=None if plan.epochs_axis else s.epochs,
+                                 planned_epochs=None if plan.epochs_axis else strategy.planned_epochs()))
+            cut = None if plan.epochs_axis else nothing_to_cut(s.strategy, strategy)
+            if cut is not None:
+                report(Note(cut))
             if journal is not None:
                 report(Note(_storage_note(journal, plan.strategy(), strategy.total)))
         if folders.tensorboard_dir is not None:
@@ -417,13 +422,15 @@ class _Loop:
 
     def _submit(self, group: list[Proposal]) -> dict[concurrent.futures.Future[Trial], tuple[Proposal, int]]:
         tasks = []
+        numbers = tuple(p.number for p in group)
         for proposal in group:
             task = self._task(proposal)
             tasks.append(task)
             self.position += 1
             self.started_in[proposal.rung] = self.started_in.get(proposal.rung, 0) + 1
             position, total = self._progress(proposal, self.position, self.started_in)
-            self._emit(TrialStarted(position, total, task.number, task.params, task.epochs, task.start_epoch))
+            self._emit(TrialStarted(position, total, task.number, task.params, task.epochs, task.start_epoch,
+                                    rung=proposal.rung if self.plan.continues else None, group=numbers))
             if self.journal is not None:
                 self.journal.record_start(task.number, task.epochs)
         gid = self._next_group

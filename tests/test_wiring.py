@@ -289,7 +289,7 @@ def test_the_loop_with_halving_groups_each_rung():
 
 
 # -- the import rule ---------------------------------------------------------------------------------
-PLAIN = ["result.py", "space.py", "union.py", "journal.py", "fingerprint.py", "objective.py", "settings.py", "values.py", "progress.py",
+PLAIN = ["result.py", "ending.py", "space.py", "union.py", "journal.py", "fingerprint.py", "objective.py", "settings.py", "values.py", "progress.py",
          "frozen.py", "naming.py", "errors.py", "strategies"]
 ABOVE = {"gridspec.engine", "gridspec.trial", "gridspec.cli", "gridspec.executors", "gridspec.training",
          "gridspec.refit", "gridspec.runspec"}
