@@ -1,0 +1,249 @@
+"""gridspec on JAX where TensorFlow cannot be imported.
+
+One child process (``KERAS_BACKEND=jax``) runs everything: searches on every kind of data,
+fused and alone, every strategy, a journal, TensorBoard logs, Ray, and the CLI (``run`` with
+worker processes, ``plan``, ``list``, ``show``) as its own child processes. TensorFlow is
+blocked by a ``sitecustomize`` on ``PYTHONPATH``, so every process started from it (worker
+processes, Ray's workers, the CLI) has it blocked too; the model function checks that in
+whichever process builds the model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+BLOCK = """
+import sys
+
+
+class _NoTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _NoTensorFlow())
+"""
+
+MODELS = """
+import numpy as np
+import keras
+import gridspec as gs
+
+rng = np.random.default_rng(0)
+X, XV = rng.normal(size=(40, 4)).astype("float32"), rng.normal(size=(16, 4)).astype("float32")
+
+
+def batches(seed, count):
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        x = rng.normal(size=(8, 4)).astype("float32")
+        yield x, np.tanh(x[:, :1])
+
+
+@gs.train_data
+def train():
+    yield from batches(1, 4)
+
+
+@gs.val_data
+def val():
+    yield from batches(2, 2)
+
+
+@gs.train_data(name="arrays")
+def arrays():
+    return X, np.tanh(X[:, :1])      # 2 batches of 32: the second has 8 rows
+
+
+@gs.val_data(name="val_arrays")
+def val_arrays():
+    return XV, np.tanh(XV[:, :1])
+
+
+class Sequence(keras.utils.PyDataset):
+    def __init__(self):
+        super().__init__()
+        self.batches = list(batches(3, 3))
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, index):
+        return self.batches[index]
+
+
+@gs.train_data(name="sequence")
+def sequence():
+    return Sequence()
+
+
+@gs.val_data(name="listed")
+def listed():
+    return list(batches(2, 2))
+
+
+@gs.grid(lr=[0.03, 0.01])
+def build(lr):
+    try:
+        import tensorflow  # noqa: F401
+    except ModuleNotFoundError:
+        pass
+    else:
+        raise RuntimeError("tensorflow is importable where this model is built")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="tanh"), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="mean_squared_error")
+    return model
+"""
+
+DRIVER = """
+import json, os, subprocess, sys
+
+out = {}
+import gridspec as gs
+
+out["import"] = sorted(m for m in sys.modules if m.split(".")[0] in ("keras", "tensorflow", "jax", "ray"))
+import nomodels as m
+
+
+def trials(result):
+    return [[t.number, t.status.name, t.epochs, {k: list(v) for k, v in t.history.items()}] for t in result.trials]
+
+
+GEN = dict(train="train", val="val", epochs=2, steps_per_epoch=3, validation_steps=2, verbose=0)
+ARR = dict(train="arrays", val="val_arrays", epochs=3, verbose=0)
+out["generators"] = [trials(m.build.search(fuse=1, tensorboard_dir="logs", **GEN)), trials(m.build.search(**GEN))]
+out["arrays"] = [trials(m.build.search(fuse=1, **ARR)), trials(m.build.search(**ARR))]
+out["sequence"] = trials(m.build.search(train="sequence", val="listed", epochs=2, verbose=0))
+out["halving"] = trials(m.build.search(strategy="halving", storage="halving.sqlite", **ARR))
+for strategy in ("random", "asha", "hyperband"):
+    result = m.build.search(strategy=strategy, max_trials=1 if strategy == "random" else None, **ARR)
+    out[strategy] = [[t.status.name, t.epochs] for t in result.trials]
+try:
+    m.build.search(distribute="mirrored", storage="distribute.sqlite", **ARR)
+except gs.errors.MissingExtra as exc:
+    out["distribute"] = str(exc)
+out["distribute_journal"] = os.path.exists("distribute.sqlite")
+try:
+    import ray  # noqa: F401
+except ImportError:
+    out["ray"] = None
+else:
+    result = m.build.search(executor="ray", address="local", trial_resources={"num_cpus": 1}, **GEN)
+    out["ray"] = [[t.status.name, t.error] for t in result.trials]
+
+
+def cli(*args):
+    done = subprocess.run([sys.executable, "-m", "gridspec", *args], capture_output=True, text=True, timeout=600)
+    return [done.returncode, done.stdout, done.stderr]
+
+
+out["cli_run"] = cli("run", "nomodels.py:build", "--train", "train", "--val", "val", "--epochs", "3",
+                     "--steps-per-epoch", "2", "--validation-steps", "1", "--strategy", "asha",
+                     "--workers", "2", "--storage", "cli.sqlite", "--tensorboard", "clilogs", "--no-live")
+out["cli_show"] = cli("show", "cli.sqlite")
+out["cli_plan"] = cli("plan", "nomodels.py:build")
+out["cli_list"] = cli("list", "nomodels.py")
+out["cli_distribute"] = cli("run", "nomodels.py:build", "--train", "arrays", "--val", "val_arrays",
+                            "--distribute", "mirrored", "--storage", "cli-distribute.sqlite")
+out["cli_distribute_journal"] = os.path.exists("cli-distribute.sqlite")
+out["tensorflow_loaded"] = "tensorflow" in sys.modules
+print("RESULT " + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """The child process's findings (a dict), and the folder it worked in."""
+    folder = tmp_path_factory.mktemp("no_tensorflow")
+    (folder / "block").mkdir()
+    (folder / "block" / "sitecustomize.py").write_text(BLOCK)
+    (folder / "nomodels.py").write_text(MODELS)
+    (folder / "driver.py").write_text(DRIVER)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
+           "PYTHONPATH": os.pathsep.join([str(folder / "block"), str(ROOT), str(folder)])}
+    done = subprocess.run([sys.executable, "driver.py"], cwd=folder, env=env, capture_output=True,
+                          text=True, timeout=900)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stderr[-4000:]
+    return json.loads(lines[-1][len("RESULT "):]), folder
+
+
+def test_import_gridspec_imports_no_keras_and_nothing_imports_tensorflow(run):
+    out, _ = run
+    assert out["import"] == []
+    assert out["tensorflow_loaded"] is False
+
+
+def complete(trials) -> bool:
+    return all(status == "COMPLETE" for _, status, _, _ in trials)
+
+
+def test_searches_on_generators_arrays_and_pydatasets_train_and_fused_equals_fit(run):
+    out, _ = run
+    for kind in ("generators", "arrays"):
+        alone, default = out[kind]
+        assert complete(alone) and len(alone) == 2, alone
+        assert default == alone  # fuse=1 is the oracle
+    assert complete(out["sequence"]) and all(len(h["val_loss"]) == 2 for _, _, _, h in out["sequence"])
+
+
+def test_every_strategy_runs_and_a_promoted_trial_continues_on_the_uninterrupted_curve(run):
+    out, folder = run
+    full = {number: history for number, _, _, history in out["arrays"][0]}
+    promoted = [(n, h) for n, status, epochs, h in out["halving"] if status == "COMPLETE"]
+    assert len(promoted) == 1 and all(h == full[n] for n, h in promoted)  # shuffled arrays: same batches
+    assert (folder / "halving.sqlite").exists()
+    assert len(out["random"]) == 1 and out["random"][0][0] == "COMPLETE"
+    for strategy in ("asha", "hyperband"):
+        assert {status for status, _ in out[strategy]} <= {"COMPLETE", "PRUNED"} and out[strategy]
+
+
+def test_distribute_says_it_needs_tensorflow_before_anything_is_created(run):
+    out, _ = run
+    assert out["distribute"] == ("distribute='mirrored' (--distribute) needs tensorflow, which is not installed "
+                                 "(tf.distribute is TensorFlow's); install it with pip install tensorflow, "
+                                 "or leave distribute unset")
+    assert out["distribute_journal"] is False
+    code, stdout, stderr = out["cli_distribute"]
+    assert code == 2 and stderr.startswith("error: distribute='mirrored' (--distribute) needs tensorflow")
+    assert "Traceback" not in stderr and out["cli_distribute_journal"] is False
+
+
+def test_ray_workers_train_without_tensorflow(run):
+    out, _ = run
+    pytest.importorskip("ray")
+    assert out["ray"] == [["COMPLETE", None], ["COMPLETE", None]]
+
+
+def test_the_cli_runs_asha_on_worker_processes_with_a_journal_and_shows_it(run):
+    out, _ = run
+    for name in ("cli_run", "cli_show", "cli_plan", "cli_list"):
+        code, _, stderr = out[name]
+        assert code == 0 and "Traceback" not in stderr, (name, stderr)
+    assert "Best params found: {'lr': " in out["cli_run"][1]
+    assert "2 combinations" in out["cli_plan"][1] and "build" in out["cli_list"][1]
+    assert "lr" in out["cli_show"][1]
+
+
+def test_tensorboard_logs_are_written_without_tensorflow(run):
+    from test_insights import _hparams_records, _scalar_tags
+
+    _, folder = run
+    for logs in (folder / "logs", folder / "clilogs"):
+        runs = sorted(p.name for p in logs.iterdir())
+        assert runs[:2] == ["trial-0001", "trial-0002"]
+        records = _hparams_records(str(logs / "trial-0001"))
+        assert [r for r in records if r.HasField("session_start_info")]
+        assert [r for r in records if r.HasField("session_end_info")]
+        assert "score" in _scalar_tags(str(logs / "trial-0001"))
+        assert {"epoch_loss", "epoch_learning_rate"} <= _scalar_tags(str(logs / "trial-0001" / "train"))
+        assert "epoch_loss" in _scalar_tags(str(logs / "trial-0001" / "validation"))
