@@ -339,7 +339,7 @@ class Source:
 
         on_tf = feeds.tensorflow_backend()
         with self._lock:
-            kept = self._replay.get(count)
+            kept: Any = self._replay.get(count)
             if kept is None:
                 batches = []
                 for batch in self.batches():
@@ -347,7 +347,8 @@ class Source:
                     if len(batches) == count:
                         break
                 assert self._layout is not None
-                kept = self._replay[count] = feeds.tf_replay(batches, self._layout) if on_tf else batches
+                kept = feeds.tf_replay(batches, self._layout) if on_tf else batches
+                self._replay[count] = kept
         if not on_tf:
             return feeds.replay(kept, start)
         return kept.skip(start) if start else kept

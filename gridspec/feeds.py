@@ -16,7 +16,7 @@ reads exactly the batches an uninterrupted run reads there.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import keras
@@ -181,7 +181,7 @@ def signature(layout: Any) -> Any:
     )
 
 
-def tf_stream(generate: Callable[[], Iterator[tuple[Any, ...]]], layout: Any, count: int) -> Any:
+def tf_stream(generate: Callable[[], Iterable[tuple[Any, ...]]], layout: Any, count: int) -> Any:
     """The first ``count`` batches of a Python stream, read by TensorFlow as it trains."""
     tf = _tf()
     return tf.data.Dataset.from_generator(generate, output_signature=signature(layout)).take(count)

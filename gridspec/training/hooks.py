@@ -155,7 +155,7 @@ class CurveWriter(keras.callbacks.Callback):
         return self._files[name]
 
     def _learning_rates(self) -> dict[str, float]:
-        optimizer = getattr(self.model, "optimizer", None)
+        optimizer: Any = getattr(self.model, "optimizer", None)
         optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # a LossScaleOptimizer's
         if hasattr(optimizer, "optimizers"):
             return {f"learning_rate_{o.name}": float(keras.ops.convert_to_numpy(o.learning_rate))
