@@ -68,6 +68,14 @@ def val_arrays():
     return XV, np.tanh(XV[:, :1])
 
 
+@gs.train_data(name="broken")
+def broken():
+    for index, batch in enumerate(batches(4, 4)):
+        if index == 2:
+            raise OSError("disk gone")
+        yield batch
+
+
 @gs.train_data(name="sequence")
 def sequence():
     import keras
@@ -125,6 +133,10 @@ ARR = dict(train="arrays", val="val_arrays", epochs=3, verbose=0)
 out["generators"] = [trials(m.build.search(fuse=1, tensorboard_dir="logs", **GEN)), trials(m.build.search(**GEN))]
 out["arrays"] = [trials(m.build.search(fuse=1, **ARR)), trials(m.build.search(**ARR))]
 out["sequence"] = trials(m.build.search(train="sequence", val="listed", epochs=2, verbose=0))
+try:  # streamed (not cached): the error comes from inside Keras's fit
+    m.build.search(train="broken", val=None, steps_per_epoch=3, cache_data=False, fuse=1, verbose=0)
+except gs.DataError as exc:
+    out["data_error"] = str(exc)
 out["halving"] = trials(m.build.search(strategy="halving", storage="halving.sqlite", **ARR))
 for strategy in ("random", "hyperband"):  # ASHA: the CLI's run below
     result = m.build.search(strategy=strategy, max_trials=1 if strategy == "random" else None, **ARR)
@@ -197,6 +209,11 @@ def test_searches_on_generators_arrays_and_pydatasets_train_and_fused_equals_fit
         assert complete(alone) and len(alone) == 2, alone
         assert default == alone  # fuse=1 is the oracle
     assert complete(out["sequence"]) and all(len(h["val_loss"]) == 2 for _, _, _, h in out["sequence"])
+
+
+def test_a_data_error_inside_fit_names_the_factory_and_the_batch(run):
+    out, _ = run
+    assert out["data_error"] == "data factory 'broken' (train_data) raised OSError at batch 2: disk gone"
 
 
 def test_every_strategy_runs_and_a_promoted_trial_continues_on_the_uninterrupted_curve(run):
