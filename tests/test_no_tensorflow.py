@@ -114,6 +114,67 @@ def build(lr):
     return model
 """
 
+FED = """
+import numpy as np
+import keras
+from gridspec.data import Source
+
+
+def batches(sizes):
+    def factory():
+        start = 0
+        for size in sizes:
+            x = np.arange(start, start + size, dtype="float32").reshape(size, 1).repeat(2, 1)
+            yield {"a": x}, x[:, :1], np.ones(size, "float32")
+            start += size
+    return factory
+
+
+class Sequence(keras.utils.PyDataset):
+    def __init__(self):
+        super().__init__()
+        self.batches = list(batches([4, 4, 4])())
+
+    def __len__(self):
+        return 3
+
+    def __getitem__(self, index):
+        return self.batches[index]
+
+
+X = np.arange(50, dtype="float32").reshape(25, 2)
+FORMS = {  # factory, steps_per_epoch, cache bytes
+    "cached": (batches([4] * 5), 3, 2**30),
+    "streamed": (batches([4] * 5), 3, 0),
+    "ragged": (batches([4, 3, 5, 4]), 3, 2**30),
+    "pydataset": (Sequence, None, 2**30),
+    "arrays": (lambda: ({"a": X}, X[:, :1]), None, 2**30),
+    "arrays with steps": (lambda: ({"a": X}, X[:, :1]), 2, 2**30),
+}
+
+
+def fed():
+    # the targets of every batch fit trains and validates on, per form, from epoch 0 and from 1
+    out = {}
+    for name, (factory, steps, cache) in FORMS.items():
+        source = Source(factory, "train", {}, repr(name), cache)
+        for start in (0, 1):
+            inputs = keras.Input((2,), name="a")
+            model = keras.Model({"a": inputs}, keras.layers.Dense(1)(inputs))
+            model.compile("sgd", "mse", run_eagerly=True)
+            seen = {"train": [], "val": []}
+            for kind, step in (("train", "train_step"), ("val", "test_step")):
+                def spy(*args, _step=getattr(model, step), _seen=seen[kind]):  # JAX: (state, data)
+                    _seen.append([float(v) for v in np.asarray(args[-1][1])[:, 0]])
+                    return _step(*args)
+                setattr(model, step, spy)
+            model.fit(source.training(3, steps, 7, 8, start), epochs=3, initial_epoch=start,
+                      steps_per_epoch=steps, validation_data=source.validation(2 if steps else None, 8),
+                      verbose=0, shuffle=False)
+            out[f"{name} from epoch {start}"] = seen
+    return out
+"""
+
 DRIVER = """
 import json, os, subprocess, sys
 
@@ -137,6 +198,8 @@ try:  # streamed (not cached): the error comes from inside Keras's fit
     m.build.search(train="broken", val=None, steps_per_epoch=3, cache_data=False, fuse=1, verbose=0)
 except gs.DataError as exc:
     out["data_error"] = str(exc)
+import fed
+out["fed"] = fed.fed()
 out["halving"] = trials(m.build.search(strategy="halving", storage="halving.sqlite", **ARR))
 for strategy in ("random", "hyperband"):  # ASHA: the CLI's run below
     result = m.build.search(strategy=strategy, max_trials=1 if strategy == "random" else None, **ARR)
@@ -183,6 +246,7 @@ def run(tmp_path_factory):
     (folder / "block" / "sitecustomize.py").write_text(BLOCK)
     (folder / "nomodels.py").write_text(MODELS)
     (folder / "driver.py").write_text(DRIVER)
+    (folder / "fed.py").write_text(FED)
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
            "PYTHONPATH": os.pathsep.join([str(folder / "block"), str(ROOT), str(folder)])}
     done = subprocess.run([sys.executable, "driver.py"], cwd=folder, env=env, capture_output=True,
@@ -214,6 +278,19 @@ def test_searches_on_generators_arrays_and_pydatasets_train_and_fused_equals_fit
 def test_a_data_error_inside_fit_names_the_factory_and_the_batch(run):
     out, _ = run
     assert out["data_error"] == "data factory 'broken' (train_data) raised OSError at batch 2: disk gone"
+
+
+def test_fit_reads_the_same_batches_as_on_tensorflow_and_a_continued_run_reads_the_rest(run, monkeypatch):
+    out, folder = run
+    monkeypatch.syspath_prepend(str(folder))
+    import fed
+
+    on_tensorflow = fed.fed()  # this process runs Keras on TensorFlow, with tf.data
+    assert out["fed"] == on_tensorflow
+    for name in fed.FORMS:
+        full, rest = on_tensorflow[f"{name} from epoch 0"], on_tensorflow[f"{name} from epoch 1"]
+        assert full["train"][len(full["train"]) - len(rest["train"]):] == rest["train"]
+        assert rest["val"] and set(map(tuple, rest["val"])) <= set(map(tuple, full["val"]))
 
 
 def test_every_strategy_runs_and_a_promoted_trial_continues_on_the_uninterrupted_curve(run):
