@@ -42,7 +42,9 @@ class ArrayOrder:
 
     Pass ``k`` (one read of every row) is ``default_rng([seed, k]).permutation(rows)`` cut
     into batches of ``batch_size`` (the last one may be short, as Keras's is), or the rows
-    in order when ``shuffle`` is off. ``first_pass`` is where a run that continues starts.
+    in order when ``shuffle`` is off. Rows that fit in one batch stay in order: shuffling
+    them would change nothing but rounding, and a pass of one batch can't be told from a
+    look at its first batch (below). ``first_pass`` is where a run that continues starts.
     """
 
     def __init__(self, rows: int, batch_size: int, seed: int, shuffle: bool = True,
@@ -50,9 +52,10 @@ class ArrayOrder:
         self.rows = rows
         self.batch_size = batch_size
         self.seed = seed % 2**64
-        self.shuffle = shuffle
         self.per_pass = -(-rows // batch_size)
-        self.next_pass = first_pass  # the pass the next full read belongs to (no steps set)
+        self.shuffle = shuffle and self.per_pass > 1
+        self.current = first_pass  # the pass being read (no steps set)
+        self._past_first = False  # whether a batch after the first was read in it
         self._cached: tuple[int, np.ndarray] | None = None
 
     def _permutation(self, k: int) -> np.ndarray:
@@ -71,16 +74,18 @@ class ArrayOrder:
         return self.rows_of(*divmod(index, self.per_pass))
 
     def in_pass(self, j: int) -> np.ndarray:
-        """The rows of batch ``j`` of the current pass; reading its last batch ends the pass.
+        """The rows of batch ``j`` of the pass being read, where each epoch reads one pass.
 
-        Counting passes as they are read to the end (not as they are started) keeps the
-        order right when ``fit`` looks at a first batch before training, or opens an
-        iterator it never reads.
+        A new pass starts when its first batch is read after a later batch of the previous
+        one: ``fit`` may look at a first batch before it trains (the JAX backend does, for a
+        model not built yet) or open an iterator it never reads, and neither starts a pass.
         """
-        k = self.next_pass
-        if j == self.per_pass - 1:
-            self.next_pass = k + 1
-        return self.rows_of(k, j)
+        if j == 0 and self._past_first:
+            self.current += 1
+            self._past_first = False
+        elif j > 0:
+            self._past_first = True
+        return self.rows_of(self.current, j)
 
 
 class NumpyBatches(keras.utils.PyDataset):  # type: ignore[misc]

@@ -150,6 +150,7 @@ FORMS = {  # factory, steps_per_epoch, cache bytes
     "pydataset": (Sequence, None, 2**30),
     "arrays": (lambda: ({"a": X}, X[:, :1]), None, 2**30),
     "arrays with steps": (lambda: ({"a": X}, X[:, :1]), 2, 2**30),
+    "arrays in one batch": (lambda: ({"a": X[:8]}, X[:8, :1]), None, 2**30),
 }
 
 
