@@ -193,7 +193,9 @@ def trials(result):
 GEN = dict(train="train", val="val", epochs=2, steps_per_epoch=3, validation_steps=2, verbose=0)
 ARR = dict(train="arrays", val="val_arrays", epochs=3, verbose=0)
 out["generators"] = [trials(m.build.search(fuse=1, tensorboard_dir="logs", **GEN)), trials(m.build.search(**GEN))]
-out["arrays"] = [trials(m.build.search(fuse=1, **ARR)), trials(m.build.search(**ARR))]
+alone = m.build.search(fuse=1, save_best="best.keras", **ARR)
+out["arrays"] = [trials(alone), trials(m.build.search(**ARR))]
+out["refit"] = {k: len(v) for k, v in alone.refit(epochs=1).history.history.items()}
 out["sequence"] = trials(m.build.search(train="sequence", val="listed", epochs=2, verbose=0))
 try:  # streamed (not cached): the error comes from inside Keras's fit
     m.build.search(train="broken", val=None, steps_per_epoch=3, cache_data=False, fuse=1, verbose=0)
@@ -268,12 +270,13 @@ def complete(trials) -> bool:
 
 
 def test_searches_on_generators_arrays_and_pydatasets_train_and_fused_equals_fit(run):
-    out, _ = run
+    out, folder = run
     for kind in ("generators", "arrays"):
         alone, default = out[kind]
         assert complete(alone) and len(alone) == 2, alone
         assert default == alone  # fuse=1 is the oracle
     assert complete(out["sequence"]) and all(len(h["val_loss"]) == 2 for _, _, _, h in out["sequence"])
+    assert (folder / "best.keras").exists() and out["refit"] == {"loss": 1, "val_loss": 1}
 
 
 def test_a_data_error_inside_fit_names_the_factory_and_the_batch(run):
