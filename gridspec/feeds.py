@@ -2,7 +2,7 @@
 
 ``data.py`` decides which batches a trial reads (replayed, streamed, shuffled arrays);
 this module only turns them into the object ``fit`` takes. On the TensorFlow backend that
-is a ``tf.data.Dataset``. On the others (JAX, torch) it is a ``NumpyBatches``: a
+is a ``tf.data.Dataset``. On the others (JAX, and any other) it is a ``NumpyBatches``: a
 ``keras.utils.PyDataset`` whose ``__iter__`` is a plain iterable of numpy batch tuples, so
 no TensorFlow is imported, and a group trainer can read it as it is or through Keras's own
 epoch iterator. Both follow the rule Keras's ``fit`` applies to data with a length: with
