@@ -141,6 +141,10 @@ def _plan(grid: GridFunction, settings: SearchSettings) -> _Plan:
         (("tensorboard.plugins.hparams.api", "tensorboard", "tensorboard_dir= (--tensorboard)", "tensorboard"),
          s.tensorboard_dir is not None),
         (("ray", "ray", 'executor="ray"', "Ray"), s.executor == "ray")) if wanted])
+    if s.distribute is not None:
+        from gridspec.training.distribute import check_available
+
+        check_available(s.distribute)
     save_best = check_save_best(s.save_best) if s.save_best is not None else None
     tensorboard_dir = _check_tensorboard_dir(s.tensorboard_dir) if s.tensorboard_dir is not None else None
     settings = s.evolve(train=train_fn, val=val_fn)

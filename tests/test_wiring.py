@@ -294,7 +294,7 @@ PLAIN = ["result.py", "ending.py", "space.py", "union.py", "journal.py", "finger
 ABOVE = {"gridspec.engine", "gridspec.trial", "gridspec.cli", "gridspec.executors", "gridspec.training",
          "gridspec.refit", "gridspec.runspec"}
 KERAS = {"keras", "tensorflow"}
-KERAS_ALLOWED = {"training", "data.py", "tb.py", "executors/process.py"}
+KERAS_ALLOWED = {"training", "data.py", "feeds.py", "executors/process.py"}
 
 
 def _imports(path: Path) -> set[str]:
