@@ -35,7 +35,7 @@ import attrs
 
 from gridspec.artifacts import BestModelFile, check_save_best, staging_folder
 from gridspec.decorators import GridFunction
-from gridspec.errors import GridSpecError, SearchError, SearchInterrupted
+from gridspec.errors import GridSpecError, Named, SearchError, SearchInterrupted
 from gridspec.executors import Executor, check_not_in_worker, make_executor
 from gridspec.fingerprint import search_fingerprint
 from gridspec.interrupt import StopRequest
@@ -109,8 +109,8 @@ def _plan(grid: GridFunction, settings: SearchSettings) -> _Plan:
     if space.size > MAX_UNCAPPED and s.max_trials is None:
         raise GridSpecError(
             f"{grid.fn.__qualname__}() has a grid of {space.size:,} combinations ({space.describe()}); "
-            f"more than {MAX_UNCAPPED:,} needs max_trials=N (and perhaps strategy='random'), "
-            f"or fewer values per axis"
+            f"more than {MAX_UNCAPPED:,} needs ", Named("max_trials", "N", placeholder=True), " (and perhaps ",
+            Named("strategy", "random"), "), or fewer values per axis", setting="max_trials",
         )
     registry = scan(module_of(grid))
     train_fn = registry.factory("train", s.train)
@@ -123,8 +123,9 @@ def _plan(grid: GridFunction, settings: SearchSettings) -> _Plan:
         values = space.axes[space.names.index("epochs")].values
         if s.continues:
             raise GridSpecError(
-                f"grid axis epochs={list(values)!r} and strategy={s.strategy!r} both set the epochs "
-                f"a combination trains; halving chooses them itself (up to epochs=N): drop the axis"
+                f"grid axis epochs={list(values)!r} and ", Named("strategy", s.strategy), " both set the epochs "
+                f"a combination trains; halving chooses them itself (up to ", Named("epochs", "N", placeholder=True),
+                "): drop the axis", setting="strategy",
             )
         for value in values:
             try:

@@ -18,7 +18,7 @@ from typing import Literal
 
 import attrs
 
-from gridspec.errors import GridSpecError
+from gridspec.errors import GridSpecError, Named
 
 __all__ = ["Direction", "Objective", "best_of", "better", "infer_direction"]
 
@@ -81,11 +81,13 @@ class Objective:
         if name.startswith("val_") and not has_val:
             raise GridSpecError(
                 f"objective {name!r} needs validation data, and there is no @val_data factory; "
-                f"add one, pass val=<factory>, or use objective={name.removeprefix('val_')!r}"
+                f"add one, pass ", Named("val", "<factory>", placeholder=True), ", or use ",
+                Named("objective", name.removeprefix("val_")), setting="objective",
             )
         chosen = infer_direction(name) if direction is None else direction
         if chosen not in ("min", "max"):
-            raise GridSpecError(f"direction must be 'min' or 'max' (got direction={direction!r})")
+            raise GridSpecError("direction must be 'min' or 'max' (got ", Named("direction", direction), ")",
+                                setting="direction")
         return cls(name, chosen)  # type: ignore[arg-type]
 
     def better(self, a: float, b: float) -> bool:

@@ -114,11 +114,30 @@ def test_bad_settings_are_refused_with_their_name(settings, phrases):
         assert phrase in str(info.value)
 
 
-def test_a_misspelt_setting_gets_did_you_mean():
-    with pytest.raises(gs.GridSpecError, match=r"unknown setting epoch=3; did you mean 'epochs'\?"):
-        gs.engine.search(build, epoch=3)
-    with pytest.raises(TypeError, match="epoch"):  # the real signature: Python itself refuses
-        build.search(epoch=3)
+@pytest.mark.parametrize("misspelt, meant", [("epoch", "epochs"), ("stratgy", "strategy"),
+                                             ("tensorboard", "tensorboard_dir")])
+def test_a_misspelt_setting_gets_did_you_mean_in_search_and_build_search(misspelt, meant):
+    expected = rf"unknown setting {misspelt}=3; did you mean '{meant}'\?"
+    with pytest.raises(gs.GridSpecError, match=expected):
+        gs.engine.search(build, **{misspelt: 3})
+    with pytest.raises(gs.GridSpecError, match=expected):  # not Python's bare TypeError
+        build.search(**{misspelt: 3})
+
+
+def test_an_error_about_a_setting_names_it_in_python_and_as_a_flag_and_survives_pickling():
+    from gridspec.cli import cli_message
+
+    with pytest.raises(gs.GridSpecError) as info:
+        SearchSettings.create(eta=3)
+    error = pickle.loads(pickle.dumps(info.value))  # as it comes back from a worker process
+    assert error.setting == "eta"
+    assert str(error) == ("eta= tunes successive halving; it needs strategy='halving', 'asha' or 'hyperband' "
+                          "(got strategy='grid', eta=3)")
+    assert cli_message(error) == ("--eta tunes successive halving; it needs --strategy halving, asha or "
+                                  "hyperband (got --strategy grid, --eta 3)")
+    with pytest.raises(gs.GridSpecError) as info:
+        SearchSettings.create(epochs=0)
+    assert info.value.setting == "epochs" and cli_message(info.value) == "--epochs must be a positive integer (got --epochs 0)"
 
 
 def test_build_search_shows_its_real_signature_with_the_settings_defaults():

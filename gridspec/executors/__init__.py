@@ -39,8 +39,7 @@ def make_executor(settings: Any, runner: Any, runspec: Any,
     if s.executor == "ray":
         from gridspec.executors.ray import RayExecutor
 
-        return RayExecutor(runspec, address=s.address, resources=s.trial_resources,
-                           group_size=runner.group_size)
+        return RayExecutor(runspec, address=s.address, resources=s.trial_resources)
     if s.executor is None and s.workers == 1 and not s.gpus:
         return InProcessExecutor(runner)
     from gridspec.executors.process import ProcessExecutor

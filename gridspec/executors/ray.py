@@ -126,7 +126,7 @@ class RayExecutor(Executor):
     """
 
     def __init__(self, spec: Any, *, address: str | None = None,
-                 resources: Mapping[str, float] | None = None, group_size: int = 1) -> None:
+                 resources: Mapping[str, float] | None = None) -> None:
         from gridspec.executors import check_not_in_worker
 
         check_not_in_worker()

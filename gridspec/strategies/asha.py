@@ -47,8 +47,6 @@ class _Rung:
 class AshaStrategy:
     """ASHA over ``size`` combinations (or a seeded sample of ``max_trials``)."""
 
-    continues = True  # promoted trials continue from checkpoints (the engine keeps a folder)
-
     def __init__(
         self,
         size: int,

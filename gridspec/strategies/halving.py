@@ -87,8 +87,6 @@ class RungOutcome:
 class HalvingStrategy:
     """Successive halving over ``size`` combinations (or a seeded sample of ``max_trials``)."""
 
-    continues = True  # promoted trials continue from checkpoints (the engine keeps a folder)
-
     def __init__(
         self,
         size: int,

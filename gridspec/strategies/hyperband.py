@@ -58,8 +58,6 @@ class BracketOutcome:
 class HyperbandStrategy:
     """Hyperband over ``size`` combinations (or a seeded sample of ``max_trials``)."""
 
-    continues = True  # promoted trials continue from checkpoints (the engine keeps a folder)
-
     def __init__(
         self,
         size: int,
