@@ -166,9 +166,11 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
     plan = _plan(grid, settings)
     s = plan.settings
     space = grid.space
-    from gridspec.display import reporter  # the displays live with the CLI: imported on use
+    report = s.verbose if callable(s.verbose) else None
+    if s.verbose and report is None:  # the displays load only when output is asked for
+        from gridspec.display import make_display
 
-    report = reporter(s.verbose)
+        report = make_display()
     # a running trial's epochs (and batches, for a live view) reach the display too
     runner = TrialRunner(grid, s.train, s.val, plan.trial_settings, callbacks=s.callbacks,
                          distribute=s.distribute,

@@ -20,9 +20,11 @@ import attrs
 
 from gridspec.errors import GridSpecError, Named
 
-__all__ = ["Direction", "Objective", "best_of", "better", "infer_direction"]
+__all__ = ["DIRECTIONS", "Direction", "Objective", "best_first", "best_of", "better", "infer_direction",
+           "which_is_better"]
 
 Direction = Literal["min", "max"]
+DIRECTIONS: tuple[Direction, ...] = ("min", "max")
 
 # Lower is better, whatever else the name says: losses, errors, counts of mistakes.
 _LOWER = re.compile(
@@ -51,6 +53,16 @@ def infer_direction(name: str) -> Direction:
 def better(a: float, b: float, direction: str) -> bool:
     """Whether score ``a`` beats score ``b`` (strictly)."""
     return a > b if direction == "max" else a < b
+
+
+def best_first(direction: str) -> float:
+    """The sign that sorts scores best first: sort ascending on ``best_first(d) * score``."""
+    return -1.0 if direction == "max" else 1.0
+
+
+def which_is_better(direction: str) -> str:
+    """``"lower is better"`` or ``"higher is better"``, as the displays say it."""
+    return "higher is better" if direction == "max" else "lower is better"
 
 
 def best_of(values: Sequence[float], direction: str) -> tuple[float, int] | None:
@@ -85,7 +97,7 @@ class Objective:
                 Named("objective", name.removeprefix("val_")), setting="objective",
             )
         chosen = infer_direction(name) if direction is None else direction
-        if chosen not in ("min", "max"):
+        if chosen not in DIRECTIONS:
             raise GridSpecError("direction must be 'min' or 'max' (got ", Named("direction", direction), ")",
                                 setting="direction")
         return cls(name, chosen)  # type: ignore[arg-type]

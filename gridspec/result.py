@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from gridspec.frozen import FrozenDict, freeze_history, freeze_params
-from gridspec.objective import best_of, better
+from gridspec.objective import best_first, best_of, better
 from gridspec.values import cell, display, plain
 
 __all__ = ["SearchResult", "Trial", "TrialStatus", "best_of", "better"]
@@ -145,7 +145,7 @@ class SearchResult:
 
     def ranked(self) -> list[Trial]:
         """Scored trials best first: COMPLETE ones, then PRUNED ones; ties by number."""
-        sign = -1.0 if self.direction == "max" else 1.0
+        sign = best_first(self.direction)
 
         def key(t: Trial) -> tuple[int, float, int]:
             assert t.score is not None

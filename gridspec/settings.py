@@ -21,6 +21,7 @@ import attrs
 
 from gridspec.errors import GridSpecError, Named
 from gridspec.naming import did_you_mean
+from gridspec.objective import DIRECTIONS
 
 __all__ = [
     "AUTO",
@@ -195,7 +196,7 @@ def _check_objective(_: Any, __: Any, value: Any) -> None:
 
 
 def _check_direction(_: Any, __: Any, value: Any) -> None:
-    if value not in (None, "min", "max"):
+    if value is not None and value not in DIRECTIONS:
         raise GridSpecError("direction must be 'min' or 'max' (got ", Named("direction", value), ")",
                             setting="direction")
 

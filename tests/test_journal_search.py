@@ -290,7 +290,8 @@ import os, signal, sys
 import numpy as np
 import keras
 import gridspec as gs
-from gridspec.progress import Printer, TrialFinished
+from gridspec.display import Printer
+from gridspec.progress import TrialFinished
 
 UNITS, LRS = [2, 4, 8], [0.05, 0.01]
 KILL = os.environ.get("KILL", "")

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
+from gridspec.objective import DIRECTIONS, best_first
 from gridspec.strategies.base import Decision, Proposal
 
 __all__ = ["HalvingStrategy", "RungOutcome", "check_budget_options", "ladder", "ranked"]
@@ -47,14 +48,14 @@ def check_budget_options(eta: object, min_epochs: object, direction: object) -> 
         min_epochs = 1
     if isinstance(min_epochs, bool) or not isinstance(min_epochs, int) or min_epochs < 1:
         raise ValueError(f"min_epochs must be a positive integer (got min_epochs={min_epochs!r})")
-    if direction not in ("min", "max"):
+    if direction not in DIRECTIONS:
         raise ValueError(f"direction must be 'min' or 'max' (got {direction!r})")
     return min_epochs
 
 
 def ranked(scores: Mapping[int, float | None], direction: str) -> list[int]:
     """The indices that have a score, best first; ties go to the lower index."""
-    sign = -1.0 if direction == "max" else 1.0
+    sign = best_first(direction)
     return [i for _, i in sorted((sign * s, i) for i, s in scores.items() if s is not None)]
 
 

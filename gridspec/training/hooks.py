@@ -26,7 +26,8 @@ import keras
 
 from gridspec.artifacts import make_staging, staged_model_path
 from gridspec.errors import GridSpecError
-from gridspec.result import Trial, TrialStatus, better
+from gridspec.objective import better
+from gridspec.result import Trial, TrialStatus
 
 __all__ = ["BatchProgress", "BestEpochWeights", "EpochProgress", "ModelGrabber", "TrialHooks", "progress_callback"]
 
