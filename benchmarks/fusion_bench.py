@@ -1,6 +1,6 @@
 """Fused trials end to end (issue 11): the seed's loop vs gridspec (default, fused) vs
 gridspec ``fuse=1`` (Keras ``fit``, one trial at a time) vs KerasTuner, on seed-12, seed-48
-and mlp-512 (../shared/BENCH.md).
+and mlp-512 (docs/performance.md describes it).
 
     PYTHONPATH=. python benchmarks/fusion_bench.py --rounds 2 [--workloads seed-12,seed-48,mlp-512]
         [--json benchmarks/results/fusion_bench.json]

@@ -1,4 +1,4 @@
-"""Workload "seed-12" (../shared/BENCH.md), shared by every variant of the benchmarks.
+"""Workload "seed-12" (docs/performance.md describes it), shared by every variant of the benchmarks.
 
 The gridspec variants search ``examples/seed_grid.py:build`` (the same model and data);
 the hand-written loop and the peers use the functions below, which are the same code.

@@ -1,6 +1,6 @@
 """``search()``: wires a grid, its data, a strategy, an executor and the result together.
 
-A search runs in phases, each with one job (STYLE 17):
+A search runs in phases, each with one job (docs/architecture.md, "Engine"):
 
 1. validate — ``SearchSettings.create``: every setting on its own;
 2. plan — ``_plan``: the registry, the data factories, the objective and every refusal
@@ -28,7 +28,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -521,8 +521,3 @@ class _Loop:
                     del self._groups_left[gid]
                 self._collect(proposal, future)
         return self.collected()
-
-
-def settings_signature() -> Sequence[str]:
-    """The names ``search()`` accepts (for docs and the CLI's checks)."""
-    return SearchSettings.NAMES

@@ -53,7 +53,7 @@ class Trial:
     duration: float = 0.0  # seconds
     error: str | None = None  # "ExceptionType: message"
     traceback: str | None = attrs.field(default=None, repr=False)
-    # the other trials of the fused group it trained in (SPEC §9); () when it trained alone
+    # the other trials of the fused group it trained in (docs/search.md, "Fused trials"); () when it trained alone
     fused_with: tuple[int, ...] = attrs.field(default=(), converter=_int_tuple)
 
     @property

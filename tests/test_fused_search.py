@@ -1,4 +1,4 @@
-"""Fused trials through ``search()`` (SPEC §9): every faster path equals ``fuse=1`` trial by trial.
+"""Fused trials through ``search()`` (docs/search.md, "Fused trials"): every faster path equals ``fuse=1`` trial by trial.
 
 ``fuse=1`` is Keras's own ``fit``, one trial at a time: the oracle. Each test runs the same
 search both ways and compares every trial's status, epochs, best epoch, score and every

@@ -1,4 +1,6 @@
-"""Executors: where trials run. Each follows ``concurrent.futures``: ``submit(task) -> Future``.
+"""Executors: where trials run. Each follows ``concurrent.futures``: ``submit_many(tasks)``
+hands over a group of trials that may train together (one unit of work) and returns one
+``Future`` per task.
 
 A task is data (a ``TrialTask``), never a closure. The in-process executor is the reference
 the others must match. Executors know nothing of the grid, the strategy or the journal.

@@ -29,7 +29,7 @@ from gridspec.errors import GridSpecError
 from gridspec.objective import better
 from gridspec.result import Trial, TrialStatus
 
-__all__ = ["BatchProgress", "BestEpochWeights", "EpochProgress", "ModelGrabber", "TrialHooks", "progress_callback"]
+__all__ = ["BatchProgress", "BestEpochWeights", "EpochProgress", "TrialHooks", "progress_callback"]
 
 
 class BestEpochWeights(keras.callbacks.Callback):
@@ -136,10 +136,6 @@ class BatchProgress(EpochProgress):
 def progress_callback(number: int, epochs: int, send: Callable[[Any], None], batches: bool) -> EpochProgress:
     """The callback a trial runner adds to ``fit`` when progress is asked for."""
     return (BatchProgress if batches else EpochProgress)(number, epochs, send)
-
-
-class ModelGrabber(keras.callbacks.Callback):
-    """Holds on to the model ``fit`` trained, for ``refit`` to return it."""
 
 
 class TrialHooks:
