@@ -30,9 +30,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TextIO, cast
 
 from gridspec.errors import GridSpecError, LookupFailed, SearchError, SearchInterrupted
+from gridspec.flags import FLAG_GROUPS
 from gridspec.interrupt import TermAsInterrupt
 from gridspec.naming import did_you_mean
-from gridspec.settings import FLAG_GROUPS, SearchSettings
+from gridspec.settings import SearchSettings
 from gridspec.values import display_params
 
 __all__ = ["main"]

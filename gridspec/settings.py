@@ -4,15 +4,16 @@ Each field is the whole of a setting: its name and default, its one validator (r
 message a user sees, about that setting), whether it changes a trial's score
 (``metadata={"score": True}``: the journal's fingerprint is derived from those marks, so a
 new score-affecting setting can never silently reuse stale trials) and how ``gridspec run``
-takes it (``metadata={"cli": (Flag(...),)}``: the flag, its help line and its parser; the
-command's options and their mapping onto the settings are derived from these). Also the
+takes it (``metadata={"cli": (Flag(...),)}``: the flag, its help line and its parser, from
+``gridspec.flags``; the command's options and their mapping onto the settings are derived
+from these). Also the
 "did you mean" for misspelt names, and the names of the strategies, executors and
-``AUTO``. Plain data: it imports only ``errors`` and ``naming``, never Keras.
+``AUTO``. Plain data: it imports only ``errors``, ``flags``, ``naming`` and ``objective``,
+never Keras.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -20,6 +21,7 @@ from typing import Any, ClassVar
 import attrs
 
 from gridspec.errors import GridSpecError, Named
+from gridspec.flags import FLAG_GROUPS, Flag, gpu_list, integer, integer_or_text, number, train_name, val_name
 from gridspec.naming import did_you_mean
 from gridspec.objective import DIRECTIONS
 
@@ -28,9 +30,7 @@ __all__ = [
     "CONTINUING",
     "DEFAULT_CACHE_BYTES",
     "EXECUTORS",
-    "FLAG_GROUPS",
     "FUSE_AUTO",
-    "Flag",
     "MAX_UNCAPPED",
     "STRATEGY_NAMES",
     "SearchSettings",
@@ -60,75 +60,7 @@ class _Auto:
 
 
 AUTO: Any = _Auto()
-
-
-# -- how ``gridspec run`` takes a setting ----------------------------------------------------------
-FLAG_GROUPS = ("what to train", "how to search", "where trials run", "storage", "output")
 _WHAT, _HOW, _WHERE, _STORAGE, _OUTPUT = FLAG_GROUPS
-
-
-@attrs.frozen
-class Flag:
-    """One option of ``gridspec run`` for a setting: ``flag METAVAR`` under ``group`` in
-    ``run --help``, with its ``help`` line. ``parser`` (argparse's ``type``) turns the text
-    into a value and ``to_setting`` that value into the setting's (validation is the
-    field's own, once). ``switch``: a flag without a value. ``key``: the flag fills one entry
-    of a dict setting (``--trial-cpus`` is ``trial_resources["num_cpus"]``)."""
-
-    flag: str
-    help: str
-    group: str
-    metavar: str | None = None
-    parser: Callable[[str], Any] | None = None
-    choices: tuple[str, ...] | None = None
-    switch: bool = False
-    to_setting: Callable[[Any], Any] | None = None
-    key: str | None = None
-
-    @property
-    def dest(self) -> str:
-        return self.flag.lstrip("-").replace("-", "_")
-
-
-def _integer(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer (got {text!r})") from None
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number (got {text!r})") from None
-
-
-def _integer_or_text(text: str) -> int | str:
-    """``--fuse``: a group size, or a word the field's validator judges (``auto``)."""
-    try:
-        return int(text)
-    except ValueError:
-        return text
-
-
-def _gpu_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be GPU indices separated by commas, such as 0,1 (got {text!r})") from None
-
-
-def _train_name(text: str) -> str:
-    if text.lower() == "none":
-        raise GridSpecError("--train none: a search needs training data; name a @train_data factory "
-                            "(gridspec list MODULE shows them) or leave --train out", setting="train")
-    return text
-
-
-def _val_name(text: str) -> str | None:
-    return None if text.lower() == "none" else text  # --val none: no validation data
 
 
 def _cli(*flags: Flag, **kwargs: Any) -> Any:
@@ -337,21 +269,21 @@ class SearchSettings:
 
     # data, and what to train (the marked ones change scores: the fingerprint is made of them)
     train: Any = _cli(Flag("--train", "name of the @train_data factory to use", _WHAT, "NAME",
-                           to_setting=_train_name), default=AUTO)
-    val: Any = _cli(Flag("--val", "name of the @val_data factory, or none", _WHAT, "NAME", to_setting=_val_name),
+                           to_setting=train_name), default=AUTO)
+    val: Any = _cli(Flag("--val", "name of the @val_data factory, or none", _WHAT, "NAME", to_setting=val_name),
                     default=AUTO)
-    epochs: int = _cli(Flag("--epochs", "epochs per trial (default 1)", _WHAT, "N", _integer),
+    epochs: int = _cli(Flag("--epochs", "epochs per trial (default 1)", _WHAT, "N", integer),
                        score=True, default=1, converter=_as_int, validator=_positive())
-    steps_per_epoch: int | None = _cli(Flag("--steps-per-epoch", "training batches per epoch", _WHAT, "N", _integer),
+    steps_per_epoch: int | None = _cli(Flag("--steps-per-epoch", "training batches per epoch", _WHAT, "N", integer),
                                        score=True, default=None, converter=_as_int,
                                        validator=_positive(allow_none=True))
     validation_steps: int | None = _cli(Flag("--validation-steps", "validation batches per epoch", _WHAT, "N",
-                                             _integer),
+                                             integer),
                                         score=True, default=None, converter=_as_int,
                                         validator=_positive(allow_none=True))
-    seed: int = _cli(Flag("--seed", "random state every trial starts from", _WHAT, "N", _integer),
+    seed: int = _cli(Flag("--seed", "random state every trial starts from", _WHAT, "N", integer),
                      score=True, default=0, converter=_as_int, validator=_check_seed)
-    repeats: int = _cli(Flag("--repeats", "train each combination N times", _WHAT, "N", _integer),
+    repeats: int = _cli(Flag("--repeats", "train each combination N times", _WHAT, "N", integer),
                         score=True, default=1, converter=_as_int, validator=_positive())
     callbacks: tuple[Any, ...] = _score(default=(), validator=_check_callbacks,
                                         converter=lambda v: tuple(v) if isinstance(v, list) else v)
@@ -366,39 +298,39 @@ class SearchSettings:
                                  score=True, default=None, validator=_check_direction)
     strategy: str = _cli(Flag("--strategy", "grid (default), random, halving, asha or hyperband", _HOW, "NAME"),
                          default="grid", validator=_check_strategy)
-    max_trials: int | None = _cli(Flag("--max-trials", "train at most N combinations", _HOW, "N", _integer),
+    max_trials: int | None = _cli(Flag("--max-trials", "train at most N combinations", _HOW, "N", integer),
                                   default=None, converter=_as_int, validator=_positive(allow_none=True))
     eta: int | None = _cli(Flag("--eta", "halving, asha, hyperband: promote the best 1/ETA of each rung to ETA "
-                                "times more epochs (default 3)", _HOW, "N", _integer),
+                                "times more epochs (default 3)", _HOW, "N", integer),
                            default=None, converter=_as_int, validator=_check_eta)
     min_epochs: int | None = _cli(Flag("--min-epochs", "halving, asha: epochs of the first rung; hyperband: of "
-                                       "its smallest first rung (default 1)", _HOW, "N", _integer),
+                                       "its smallest first rung (default 1)", _HOW, "N", integer),
                                   default=None, converter=_as_int, validator=_positive(allow_none=True))
     max_failures: int | None = _cli(Flag("--max-failures", "stop after N failed trials in a row", _HOW, "N",
-                                         _integer),
+                                         integer),
                                     default=None, converter=_as_int, validator=_positive(allow_none=True))
     # where trials run
     workers: int = _cli(Flag("--workers", "trials at once, each in its own worker process (default 1: "
-                             "in-process)", _WHERE, "N", _integer),
+                             "in-process)", _WHERE, "N", integer),
                         default=1, converter=_as_int, validator=_positive())
     executor: str | None = _cli(Flag("--executor", "where trials run: process (worker processes even for "
                                      "--workers 1) or ray (default: this process, or processes for --workers N)",
                                      _WHERE, "NAME"),
                                 default=None, validator=_check_executor)
-    gpus: tuple[int, ...] | None = _cli(Flag("--gpus", "one worker process per GPU", _WHERE, "0,1", _gpu_list),
+    gpus: tuple[int, ...] | None = _cli(Flag("--gpus", "one worker process per GPU", _WHERE, "0,1", gpu_list),
                                         default=None, validator=_check_gpus)
     distribute: Any = _cli(Flag("--distribute", "mirrored: each trial trains on all local GPUs", _WHERE, "NAME"),
                            default=None, validator=_check_distribute)
     fuse: int | str = _cli(Flag("--fuse", "train up to N compatible combinations together in one traced step "
                                 "(default auto; 1 trains each alone with Keras's own fit)", _WHERE, "N|auto",
-                                _integer_or_text),
+                                integer_or_text),
                            default=FUSE_AUTO, converter=_as_int, validator=_check_fuse)
     address: str | None = _cli(Flag("--address", "ray: the cluster to connect to, such as auto or "
                                     "ray://head:10001 (default: start a local instance)", _WHERE, "ADDR"),
                                default=None)
     trial_resources: Mapping[str, float] | None = _cli(
-        Flag("--trial-cpus", "ray: CPUs per trial (default 1)", _WHERE, "N", _number, key="num_cpus"),
-        Flag("--trial-gpus", "ray: GPUs per trial (default 0)", _WHERE, "N", _number, key="num_gpus"),
+        Flag("--trial-cpus", "ray: CPUs per trial (default 1)", _WHERE, "N", number, key="num_cpus"),
+        Flag("--trial-gpus", "ray: GPUs per trial (default 0)", _WHERE, "N", number, key="num_gpus"),
         default=None, validator=_check_resources)
     # storage and outputs
     storage: str | None = _cli(Flag("--storage", "SQLite journal of the trials; running again resumes "

@@ -27,6 +27,7 @@ import keras
 from gridspec.artifacts import make_staging, staged_model_path
 from gridspec.errors import GridSpecError
 from gridspec.objective import better
+from gridspec.records import TrialSettings, TrialTask
 from gridspec.result import Trial, TrialStatus
 
 __all__ = ["BatchProgress", "BestEpochWeights", "EpochProgress", "TrialHooks", "progress_callback"]
@@ -141,7 +142,7 @@ def progress_callback(number: int, epochs: int, send: Callable[[Any], None], bat
 class TrialHooks:
     """The extra callbacks of one trial and the files it writes when it ends."""
 
-    def __init__(self, settings: Any, task: Any, space: Any) -> None:
+    def __init__(self, settings: TrialSettings, task: TrialTask, space: Any) -> None:
         self.settings = settings
         self.task = task
         self.axes = {axis.name: axis.values for axis in space.axes}
@@ -175,6 +176,7 @@ class TrialHooks:
             tb.end_session(self.run_dir, trial)
         if self.keeper is not None and trial.status is TrialStatus.COMPLETE:
             staging = self.settings.folders.save_dir
+            assert staging is not None  # a keeper is made only with save_best's folder
             path = staged_model_path(staging, trial.number)
             try:
                 make_staging(staging)
