@@ -82,7 +82,7 @@ def _named_settings(method: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(method)
     def checked(*args: P.args, **kwargs: P.kwargs) -> R:
-        SearchSettings.check_names(kwargs, kwargs)
+        SearchSettings.check_names(kwargs)
         return method(*args, **kwargs)
 
     return checked

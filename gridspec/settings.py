@@ -371,9 +371,9 @@ class SearchSettings:
             check_portable_distribute(self.distribute)
 
     @classmethod
-    def check_names(cls, names: Iterable[str], settings: Mapping[str, Any]) -> None:
+    def check_names(cls, settings: Mapping[str, Any]) -> None:
         """A name that is no setting: "did you mean", or the list of settings."""
-        for name in names:
+        for name in settings:
             if name not in cls.NAMES:
                 raise GridSpecError(
                     f"search() got an unknown setting {name}={settings[name]!r}"
@@ -383,7 +383,7 @@ class SearchSettings:
     @classmethod
     def create(cls, **settings: Any) -> SearchSettings:
         """The settings a user passed by name; a misspelt name gets "did you mean"."""
-        cls.check_names(settings, settings)
+        cls.check_names(settings)
         if isinstance(settings.get("gpus"), list):
             settings["gpus"] = tuple(settings["gpus"])
         return cls(**settings)

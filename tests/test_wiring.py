@@ -193,6 +193,21 @@ def test_refit_keeps_distribute():
     assert type(model.distribute_strategy).__name__ == "MirroredStrategy"
 
 
+# -- the trainer seam -------------------------------------------------------------------------------
+def test_a_trainer_reads_a_frozen_context_made_where_it_trains_and_changes_nothing_it_was_given():
+    from gridspec.records import TrainingContext, TrialSettings
+    from gridspec.trial import TrialRunner
+
+    settings = TrialSettings(objective="val_loss", direction="min", steps_per_epoch=2, validation_steps=1, fuse=1)
+    runner = TrialRunner(build, train, val, settings, distribute="mirrored")
+    context = runner.trainer.context
+    assert isinstance(context, TrainingContext) and context.sources is runner.sources
+    assert type(context.distribute).__name__ == "MirroredStrategy"  # resolved once, here
+    assert runner.distribute == "mirrored"  # the runner's own setting is untouched
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        context.distribute = None  # type: ignore[misc]
+
+
 # -- frozen records ---------------------------------------------------------------------------------
 def test_a_result_cannot_be_changed_through_its_records():
     result = build.search(**SMALL)
