@@ -16,7 +16,8 @@ import uuid
 from typing import Any
 
 from gridspec.errors import GridSpecError
-from gridspec.result import Trial, TrialStatus, better
+from gridspec.objective import better
+from gridspec.result import Trial, TrialStatus
 
 __all__ = ["BestModelFile", "check_save_best", "make_staging", "staged_model_path", "staging_folder"]
 

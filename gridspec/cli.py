@@ -24,7 +24,6 @@ import contextlib
 import io
 import logging
 import os
-import re
 import shlex
 import sys
 import traceback
@@ -33,7 +32,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TextIO, cast
 
 from gridspec.errors import GridSpecError, LookupFailed, SearchError, SearchInterrupted
+from gridspec.flags import FLAG_GROUPS
 from gridspec.interrupt import TermAsInterrupt
+from gridspec.naming import did_you_mean
+from gridspec.settings import SearchSettings
 from gridspec.values import display_params
 
 __all__ = ["main"]
@@ -51,19 +53,6 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _fuse_choice(text: str) -> int | str:
-    if text == "auto":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"must be auto or a positive integer (1 trains each trial alone), got {text!r}")
-    return value
-
-
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -72,23 +61,6 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})")
     return value
-
-
-def _gpu_list(text: str) -> list[int]:
-    try:
-        gpus = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        gpus = []
-    if not gpus or any(g < 0 for g in gpus):
-        raise argparse.ArgumentTypeError(f"must be GPU indices separated by commas, such as 0,1 (got {text!r})")
-    return gpus
-
-
-NONE = "none"  # --val none: no validation data (None would read as "not given")
-
-
-def _factory_choice(text: str) -> Any:
-    return NONE if text.lower() == NONE else text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,66 +75,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="train the combinations of a @grid and report the best")
     run.add_argument("target", metavar="TARGET", help="module:function or path/to/file.py:function")
-    what = run.add_argument_group("what to train")
-    what.add_argument("--train", metavar="NAME", type=_factory_choice, help="name of the @train_data factory to use")
-    what.add_argument("--val", metavar="NAME", type=_factory_choice, help="name of the @val_data factory, or none")
-    what.add_argument("--epochs", metavar="N", type=_positive_int, default=1, help="epochs per trial (default 1)")
-    what.add_argument("--steps-per-epoch", metavar="N", type=_positive_int, help="training batches per epoch")
-    what.add_argument("--validation-steps", metavar="N", type=_positive_int, help="validation batches per epoch")
-    what.add_argument("--seed", metavar="N", type=int, default=0, help="random state every trial starts from")
-    what.add_argument("--repeats", metavar="N", type=_positive_int, default=1, help="train each combination N times")
-    how = run.add_argument_group("how to search")
-    how.add_argument("--objective", metavar="KEY", help="Keras history key to compare (default val_loss, or loss)")
-    how.add_argument("--direction", choices=("min", "max"),
-                     help="min or max (default from the name: accuracy-, AUC-, IoU-like... are max)")
-    how.add_argument("--strategy", metavar="NAME", default="grid",
-                     help="grid (default), random, halving, asha or hyperband")
-    how.add_argument("--max-trials", metavar="N", type=_positive_int, help="train at most N combinations")
-    how.add_argument("--eta", metavar="N", type=_positive_int,
-                     help="halving, asha, hyperband: promote the best 1/ETA of each rung to ETA times "
-                     "more epochs (default 3)")
-    how.add_argument("--min-epochs", metavar="N", type=_positive_int,
-                     help="halving, asha: epochs of the first rung; hyperband: of its smallest first rung (default 1)")
-    how.add_argument("--max-failures", type=_positive_int, metavar="N",
-                     help="stop after N failed trials in a row")
-    where = run.add_argument_group("where trials run")
-    where.add_argument("--workers", metavar="N", type=_positive_int, default=1,
-                       help="trials at once, each in its own worker process (default 1: in-process)")
-    where.add_argument("--executor", metavar="NAME", help="where trials run: process (worker processes even for "
-                       "--workers 1) or ray (default: this process, or processes for --workers N)")
-    where.add_argument("--gpus", type=_gpu_list, metavar="0,1", help="one worker process per GPU")
-    where.add_argument("--distribute", metavar="NAME", help="mirrored: each trial trains on all local GPUs")
-    where.add_argument("--fuse", type=_fuse_choice, default="auto", metavar="N|auto",
-                       help="train up to N compatible combinations together in one traced step "
-                       "(default auto; 1 trains each alone with Keras's own fit)")
-    where.add_argument("--address", metavar="ADDR",
-                       help="ray: the cluster to connect to, such as auto or ray://head:10001 "
-                       "(default: start a local instance)")
-    where.add_argument("--trial-cpus", type=float, metavar="N", help="ray: CPUs per trial (default 1)")
-    where.add_argument("--trial-gpus", type=float, metavar="N", help="ray: GPUs per trial (default 0)")
-    storage = run.add_argument_group("storage")
-    storage.add_argument("--storage", metavar="PATH",
-                         help="SQLite journal of the trials; running again resumes (see --fresh)")
-    storage.add_argument("--fresh", action="store_true",
-                         help="start a new search in --storage's file instead of resuming (keeps the old)")
-    output = run.add_argument_group("output")
-    output.add_argument("--top", metavar="N", type=int, default=5, help="rows of the final leaderboard (default 5; 0 for all)")
-    output.add_argument("--json", metavar="PATH", help="write the result as JSON")
-    output.add_argument("--csv", metavar="PATH", help="write one row per trial as CSV")
-    output.add_argument("--no-live", action="store_true",
-                        help="print one plain line per trial even in a terminal (a pipe always gets them)")
-    _add_insight_options(output, save=True)
-    run.set_defaults(handler=cmd_run)
+    groups = {name: run.add_argument_group(name) for name in FLAG_GROUPS}
+    output = groups["output"]
+    own_outputs = False
+    for _, flag in SearchSettings.flags():  # every setting's option, from its field
+        if flag.group == "output" and not own_outputs:  # the command's own outputs come first
+            own_outputs = True
+            output.add_argument("--top", metavar="N", type=int, default=5,
+                                help="rows of the final leaderboard (default 5; 0 for all)")
+            output.add_argument("--json", metavar="PATH", help="write the result as JSON")
+            output.add_argument("--csv", metavar="PATH", help="write one row per trial as CSV")
+            output.add_argument("--no-live", action="store_true",
+                                help="print one plain line per trial even in a terminal (a pipe always gets them)")
+        if flag.switch:
+            groups[flag.group].add_argument(flag.flag, action="store_const", const=True, help=flag.help)
+        else:
+            groups[flag.group].add_argument(flag.flag, metavar=flag.metavar, type=flag.parser or str,
+                                            choices=flag.choices, help=flag.help)
+    _add_insight_options(output)
+    run.set_defaults(handler=cmd_run, command_parser=run)
 
     plan = commands.add_parser("plan", help="show the combinations of a @grid; trains nothing")
     plan.add_argument("target", metavar="TARGET", help="module:function or path/to/file.py:function")
     plan.add_argument("--limit", type=int, default=PLAN_LIMIT,
                       help=f"list at most N combinations (default {PLAN_LIMIT}; 0 for all)")
-    plan.set_defaults(handler=cmd_plan)
+    plan.set_defaults(handler=cmd_plan, command_parser=plan)
 
     listing = commands.add_parser("list", help="the grids and data factories of a module")
     listing.add_argument("module", metavar="MODULE", help="dotted module name or path/to/file.py")
-    listing.set_defaults(handler=cmd_list)
+    listing.set_defaults(handler=cmd_list, command_parser=listing)
 
     show = commands.add_parser("show", help="the leaderboard of a stored search (--storage journal)")
     show.add_argument("path", metavar="PATH", help="a journal written by run --storage PATH")
@@ -174,8 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="follow a running search: refresh as trials are journaled, return when it ends")
     show.add_argument("--interval", type=_positive_float, default=1.0, metavar="SECONDS",
                       help="--watch: seconds between looks at the journal (default 1)")
-    _add_insight_options(show, save=False)
-    show.set_defaults(handler=cmd_show)
+    _add_insight_options(show)
+    show.set_defaults(handler=cmd_show, command_parser=show)
     return parser
 
 
@@ -288,55 +229,54 @@ def _load_grid(target: str) -> Any:
 
 
 # -- commands ----------------------------------------------------------------------------------
+def settings_from_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings ``gridspec run``'s options give, by their fields' ``Flag``s: an option
+    left out leaves its setting at the default."""
+    settings: dict[str, Any] = {}
+    for name, flag in SearchSettings.flags():
+        value = getattr(args, flag.dest)
+        if value is None:
+            continue
+        value = flag.to_setting(value) if flag.to_setting is not None else value
+        if flag.key is not None:
+            settings.setdefault(name, {})[flag.key] = value
+        else:
+            settings[name] = value
+    return settings
+
+
+def _flag_of(name: str) -> tuple[str, str | None] | None:
+    """How ``gridspec run`` spells setting ``name``: its flag (flags) and metavar, or None."""
+    flags = [flag for setting, flag in SearchSettings.flags() if setting == name]
+    if not flags:
+        return None
+    return "/".join(f.flag for f in flags), flags[0].metavar
+
+
+def cli_message(exc: GridSpecError) -> str:
+    """A ``GridSpecError`` in the command line's terms: each setting it names, as its flag."""
+    return exc.spelled(_flag_of)
+
+
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from gridspec.display import make_display
     from gridspec.ending import ending
-    from gridspec.engine import search
-    from gridspec.registry import AUTO
+    from gridspec.engine import run_search
 
     if args.fresh and not args.storage:
         raise GridSpecError("--fresh starts a new search in a journal file; give --storage PATH too")
-    if args.train == NONE:
-        raise GridSpecError("--train none: a search needs training data; name a @train_data factory "
-                            "(gridspec list MODULE shows them) or leave --train out")
     if args.storage is not None and (not args.storage.strip() or args.storage == ":memory:"):
         raise GridSpecError(f"--storage {args.storage!r} is not a file path; give one such as "
                             f"--storage search.sqlite, or leave --storage out to keep no journal")
+    settings = SearchSettings.create(**settings_from_flags(args))  # every setting checked before the import
     _check_output_path("--json", args.json)
     _check_output_path("--csv", args.csv)
     _check_extras(args)
     _check_plot_option(args)
     grid = _load_grid(args.target)
     try:
-        result = search(
-            grid,
-            epochs=args.epochs,
-            steps_per_epoch=args.steps_per_epoch,
-            validation_steps=args.validation_steps,
-            objective=args.objective,
-            direction=args.direction,
-            strategy=args.strategy,
-            max_trials=args.max_trials,
-            workers=args.workers,
-            gpus=args.gpus,
-            distribute=args.distribute,
-            seed=args.seed,
-            fuse=args.fuse,
-            repeats=args.repeats,
-            eta=args.eta,
-            min_epochs=args.min_epochs,
-            executor=args.executor,
-            address=args.address,
-            trial_resources=_trial_resources(args),
-            train=AUTO if args.train is None else args.train,
-            val=AUTO if args.val is None else (None if args.val == NONE else args.val),
-            storage=args.storage,
-            resume=not args.fresh,
-            max_failures=args.max_failures,
-            verbose=make_display(out, live=False if args.no_live else None),  # search() closes it
-            save_best=args.save_best,
-            tensorboard_dir=args.tensorboard,
-        )
+        # search() closes the display
+        result = run_search(grid, settings.evolve(verbose=make_display(out, live=False if args.no_live else None)))
     except SearchInterrupted as exc:  # Ctrl-C or SIGTERM: what finished is still reported
         if exc.result is not None:
             if exc.result.trials:
@@ -392,20 +332,9 @@ def _write_files(result: Any, args: argparse.Namespace, out: TextIO) -> None:
         raise GridSpecError("cannot write " + "; ".join(problems) + " (the search itself finished)")
 
 
-def _trial_resources(args: argparse.Namespace) -> dict[str, float] | None:
-    resources = {"num_cpus": args.trial_cpus, "num_gpus": args.trial_gpus}
-    chosen = {k: v for k, v in resources.items() if v is not None}
-    return chosen or None
-
-
 # -- after the search: effects, the best model, TensorBoard, the plot -------------------------
-def _add_insight_options(parser: Any, save: bool) -> None:
-    """``--plot`` (run and show); ``--save-best`` and ``--tensorboard`` (run only)."""
-    if save:
-        parser.add_argument("--save-best", metavar="PATH",
-                            help="keep the best trial's model (best epoch's weights) as one .keras file")
-        parser.add_argument("--tensorboard", metavar="DIR",
-                            help="write one TensorBoard run per trial and the HParams summary under DIR")
+def _add_insight_options(parser: Any) -> None:
+    """``--plot``, for run and show (``--save-best`` and ``--tensorboard`` are settings)."""
     parser.add_argument("--plot", metavar="PNG", help="draw the leaderboard and one panel per axis into PNG")
 
 
@@ -532,34 +461,6 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-# Messages are written for Python callers; on the command line, say them with flags.
-_FLAG_SPELLINGS = [
-    (re.compile(r"pass (steps_per_epoch|validation_steps)=N \(--[\w-]+ N\)"),
-     lambda m: f"pass --{m.group(1).replace('_', '-')} N"),
-    (re.compile(r"max_trials=N"), lambda m: "--max-trials N"),
-    (re.compile(r"strategy='(\w+)'"), lambda m: f"--strategy {m.group(1)}"),
-    (re.compile(r"pass val=<factory>"), lambda m: "pass --val NAME"),
-    (re.compile(r"use objective='([^']+)'"), lambda m: f"use --objective {m.group(1)}"),
-    (re.compile(r"pass objective=<one of them>"), lambda m: "pass --objective <one of them>"),
-    (re.compile(r"search\((\w+)='[^']*'\) or (--)"), lambda m: m.group(2)),
-]
-_MISSING_OBJECTIVE = re.compile(r"objective '([^']+)' is not in the training history; the keys there are ([^(]+?) \(")
-
-
-def _cli_message(message: str) -> str:
-    """A ``GridSpecError``'s text in the CLI's terms: flags, and a did-you-mean for an objective."""
-    for pattern, spelling in _FLAG_SPELLINGS:
-        message = pattern.sub(spelling, message)
-    missing = _MISSING_OBJECTIVE.search(message)
-    if missing:
-        from gridspec.decorators import did_you_mean
-
-        hint = did_you_mean(missing.group(1), missing.group(2).split(", "))
-        if hint:
-            message = message.replace(missing.group(0), missing.group(0)[:-2] + hint + " (", 1)
-    return message
-
-
 class _Output(io.TextIOBase):
     """stdout that a reader quitting early (``| head``) doesn't break: the first broken pipe
     points file descriptor 1 at ``/dev/null`` and later writes are dropped, so a search goes
@@ -606,7 +507,11 @@ class _Output(io.TextIOBase):
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the command's own parser, with its usage and a suggestion
+        options = [o for action in args.command_parser._actions for o in action.option_strings]
+        first = next((u.split("=")[0] for u in unknown if u.startswith("-")), "")
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}{did_you_mean(first, options)}")
     out = cast(TextIO, _Output(sys.stdout))
     term = TermAsInterrupt()
     try:
@@ -616,7 +521,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except GridSpecError as exc:
         out.flush()
-        print(f"error: {_cli_message(str(exc))}", file=sys.stderr)
+        print(f"error: {cli_message(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:
         out.flush()

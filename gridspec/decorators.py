@@ -13,35 +13,25 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 import attrs
 
 from gridspec.errors import GridError
 from gridspec.naming import did_you_mean
+from gridspec.settings import AUTO, SearchSettings
 from gridspec.space import Space
 from gridspec.union import Predicate, UnionSpace, part_label
 from gridspec.values import a_kind
 
-
-class _Auto:
-    """"Pick the module's one factory of this kind": the default of ``train=`` / ``val=``."""
-
-    def __repr__(self) -> str:
-        return "AUTO"
-
-    def __reduce__(self) -> str:
-        return "AUTO"  # the same marker after a trip through pickle
-
-
-AUTO: Any = _Auto()
-
 if TYPE_CHECKING:
     from gridspec.result import SearchResult
 
-__all__ = ["FactorySpec", "GridFunction", "accepted_params", "did_you_mean", "factory_label", "grid", "train_data", "val_data"]
+__all__ = ["FactorySpec", "GridFunction", "accepted_params", "factory_label", "grid", "train_data", "val_data"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 FactoryKind = Literal["train", "val"]
 FACTORY_ATTR = "__gridspec_factory__"
 
@@ -87,6 +77,19 @@ def select(fn: Callable[..., Any], params: Mapping[str, Any]) -> dict[str, Any]:
     return dict(params) if var_kw else {k: v for k, v in params.items() if k in names}
 
 
+def _named_settings(method: Callable[P, R]) -> Callable[P, R]:
+    """``search``'s keywords are checked by name first: a misspelt one gets the "did you
+    mean" of ``SearchSettings.create`` instead of Python's bare ``TypeError``; the signature
+    (``inspect.signature``, editors, type checkers) stays the method's own."""
+
+    @functools.wraps(method)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        SearchSettings.check_names(kwargs)
+        return method(*args, **kwargs)
+
+    return checked
+
+
 class GridFunction:
     """A model function decorated with ``@grid``: still callable, plus ``.space`` and ``.search``."""
 
@@ -113,6 +116,7 @@ class GridFunction:
         """``module:function``, how worker processes find this grid again."""
         return f"{self.fn.__module__}:{self.fn.__qualname__}"
 
+    @_named_settings
     def search(
         self,
         *,
@@ -158,10 +162,9 @@ class GridFunction:
         name, or None), ``cache_data``. Storage and outputs: ``storage``, ``resume``,
         ``save_best``, ``tensorboard_dir``, ``verbose``. See docs/search.md.
         """
-        from gridspec.engine import run_search
-        from gridspec.settings import SearchSettings
+        from gridspec.engine import run_search  # the one call upward: a grid starts its own search
 
-        settings = {k: v for k, v in locals().items() if k not in ("self", "run_search", "SearchSettings")}
+        settings = {k: v for k, v in locals().items() if k not in ("self", "run_search")}
         return run_search(self, SearchSettings.create(**settings))
 
 

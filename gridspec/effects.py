@@ -15,7 +15,8 @@ from typing import Any
 
 import attrs
 
-from gridspec.result import SearchResult, TrialStatus, better
+from gridspec.objective import best_first, better
+from gridspec.result import SearchResult, TrialStatus
 from gridspec.values import displays, key
 
 __all__ = ["AxisEffect", "Effects", "ValueEffect", "effects"]
@@ -111,7 +112,7 @@ class Effects:
         """At most ``VALUES_SHOWN`` values of an axis, the best means first when there are more."""
         if len(effect.values) <= VALUES_SHOWN:
             return list(effect.values)
-        sign = -1.0 if self.direction == "max" else 1.0
+        sign = best_first(self.direction)
         return sorted(effect.values, key=lambda v: (v.mean is None, sign * (v.mean or 0.0)))[:VALUES_SHOWN]
 
 

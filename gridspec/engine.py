@@ -1,6 +1,6 @@
 """``search()``: wires a grid, its data, a strategy, an executor and the result together.
 
-A search runs in phases, each with one job:
+A search runs in phases, each with one job (docs/architecture.md, "Engine"):
 
 1. validate — ``SearchSettings.create``: every setting on its own;
 2. plan — ``_plan``: the registry, the data factories, the objective and every refusal
@@ -28,14 +28,14 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
 from gridspec.artifacts import BestModelFile, check_save_best, staging_folder
 from gridspec.decorators import GridFunction
-from gridspec.errors import GridSpecError, SearchError, SearchInterrupted, require_extras
+from gridspec.errors import GridSpecError, Named, SearchError, SearchInterrupted, require_extras
 from gridspec.executors import Executor, check_not_in_worker, make_executor
 from gridspec.fingerprint import search_fingerprint
 from gridspec.interrupt import StopRequest
@@ -110,8 +110,9 @@ def _plan(grid: GridFunction, settings: SearchSettings) -> _Plan:
         counting = "; counting what where= keeps is a pass over them all, and" if space.where is not None else ";"
         raise GridSpecError(
             f"{grid.fn.__qualname__}() has a grid of {space.product_size:,} combinations "
-            f"({space.describe(count=False)}){counting} more than {MAX_UNCAPPED:,} needs max_trials=N (and perhaps "
-            f"strategy='random'), or fewer values per axis"
+            f"({space.describe(count=False)}){counting} more than {MAX_UNCAPPED:,} needs ",
+            Named("max_trials", "N", placeholder=True), " (and perhaps ", Named("strategy", "random"),
+            "), or fewer values per axis", setting="max_trials",
         )
     registry = scan(module_of(grid))
     train_fn = registry.factory("train", s.train)
@@ -124,8 +125,9 @@ def _plan(grid: GridFunction, settings: SearchSettings) -> _Plan:
         values = space.axes[space.names.index("epochs")].values
         if s.continues:
             raise GridSpecError(
-                f"grid axis epochs={list(values)!r} and strategy={s.strategy!r} both set the epochs "
-                f"a combination trains; halving chooses them itself (up to epochs=N): drop the axis"
+                f"grid axis epochs={list(values)!r} and ", Named("strategy", s.strategy), " both set the epochs "
+                f"a combination trains; halving chooses them itself (up to ", Named("epochs", "N", placeholder=True),
+                "): drop the axis", setting="strategy",
             )
         for value in values:
             try:
@@ -174,9 +176,11 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
     plan = _plan(grid, settings)
     s = plan.settings
     space = grid.space
-    from gridspec.display import reporter  # the displays live with the CLI: imported on use
+    report = s.verbose if callable(s.verbose) else None
+    if s.verbose and report is None:  # the displays load only when output is asked for
+        from gridspec.display import make_display
 
-    report = reporter(s.verbose)
+        report = make_display()
     # a running trial's epochs (and batches, for a live view) reach the display too
     runner = TrialRunner(grid, s.train, s.val, plan.trial_settings, callbacks=s.callbacks,
                          distribute=s.distribute,
@@ -212,7 +216,7 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
         loop = _Loop(space, strategy, executor, report, journal, s.max_failures,
                      on_trial=best_file.offer if best_file is not None else None,
                      group_size=runner.group_size, group_key=runner.sources.key,
-                     epochs_axis=plan.epochs_axis)
+                     epochs_axis=plan.epochs_axis, continues=s.continues)
         if report:
             report(SearchStarted(strategy.total, space.size, plan.objective.name,
                                  plan.objective.direction, s.strategy, space.describe(),
@@ -373,7 +377,7 @@ class _Loop:
                  journal: Journal | None = None, max_failures: int | None = None,
                  on_trial: Callable[[Trial], Any] | None = None, *,
                  group_size: int = 1, group_key: Callable[[Any], Any] = lambda params: None,
-                 epochs_axis: bool = False) -> None:
+                 epochs_axis: bool = False, continues: bool = False) -> None:
         self.on_trial = on_trial  # sees every finished trial first (save_best keeps the best model)
         self.space = space
         self.plan = plan
@@ -382,6 +386,7 @@ class _Loop:
         self.group_size = max(1, group_size)
         self.group_key = group_key
         self.epochs_axis = epochs_axis
+        self.continues = continues  # budgeted strategies: progress events name the rung
         self.trials: dict[int, Trial] = {}
         self.position = 0
         self.finished = 0
@@ -434,7 +439,7 @@ class _Loop:
             self.started_in[proposal.rung] = self.started_in.get(proposal.rung, 0) + 1
             position, total = self._progress(proposal, self.position, self.started_in)
             self._emit(TrialStarted(position, total, task.number, task.params, task.epochs, task.start_epoch,
-                                    rung=proposal.rung if self.plan.continues else None, group=numbers))
+                                    rung=proposal.rung if self.continues else None, group=numbers))
             if self.journal is not None:
                 self.journal.record_start(task.number, task.epochs)
         gid = self._next_group
@@ -574,8 +579,3 @@ class _Loop:
                     del self._groups_left[gid]
                 self._collect(proposal, future)
         return self.collected()
-
-
-def settings_signature() -> Sequence[str]:
-    """The names ``search()`` accepts (for docs and the CLI's checks)."""
-    return SearchSettings.NAMES

@@ -33,7 +33,7 @@ from gridspec.ending import ending
 from gridspec.errors import JournalError
 from gridspec.fingerprint import Fingerprint, describe_changes, jsonable
 from gridspec.result import SearchResult, Trial, TrialStatus
-from gridspec.strategies import CONTINUING as _CONTINUING
+from gridspec.settings import CONTINUING as _CONTINUING
 
 __all__ = [
     "FORMAT",

@@ -18,11 +18,13 @@ from typing import Literal
 
 import attrs
 
-from gridspec.errors import GridSpecError
+from gridspec.errors import GridSpecError, Named
 
-__all__ = ["Direction", "Objective", "best_of", "better", "infer_direction"]
+__all__ = ["DIRECTIONS", "Direction", "Objective", "best_first", "best_of", "better", "infer_direction",
+           "which_is_better"]
 
 Direction = Literal["min", "max"]
+DIRECTIONS: tuple[Direction, ...] = ("min", "max")
 
 # Lower is better, whatever else the name says: losses, errors, counts of mistakes.
 _LOWER = re.compile(
@@ -53,6 +55,16 @@ def better(a: float, b: float, direction: str) -> bool:
     return a > b if direction == "max" else a < b
 
 
+def best_first(direction: str) -> float:
+    """The sign that sorts scores best first: sort ascending on ``best_first(d) * score``."""
+    return -1.0 if direction == "max" else 1.0
+
+
+def which_is_better(direction: str) -> str:
+    """``"lower is better"`` or ``"higher is better"``, as the displays say it."""
+    return "higher is better" if direction == "max" else "lower is better"
+
+
 def best_of(values: Sequence[float], direction: str) -> tuple[float, int] | None:
     """The best finite value of a curve and its 1-based position, or None if none is finite.
     Strictly better wins, so the earliest best epoch is the one reported."""
@@ -81,11 +93,13 @@ class Objective:
         if name.startswith("val_") and not has_val:
             raise GridSpecError(
                 f"objective {name!r} needs validation data, and there is no @val_data factory; "
-                f"add one, pass val=<factory>, or use objective={name.removeprefix('val_')!r}"
+                f"add one, pass ", Named("val", "<factory>", placeholder=True), ", or use ",
+                Named("objective", name.removeprefix("val_")), setting="objective",
             )
         chosen = infer_direction(name) if direction is None else direction
-        if chosen not in ("min", "max"):
-            raise GridSpecError(f"direction must be 'min' or 'max' (got direction={direction!r})")
+        if chosen not in DIRECTIONS:
+            raise GridSpecError("direction must be 'min' or 'max' (got ", Named("direction", direction), ")",
+                                setting="direction")
         return cls(name, chosen)  # type: ignore[arg-type]
 
     def better(self, a: float, b: float) -> bool:

@@ -19,6 +19,7 @@ import os
 from typing import Any
 
 from gridspec.effects import effects
+from gridspec.objective import which_is_better
 from gridspec.result import SearchResult, TrialStatus
 from gridspec.values import display, key, shorten
 
@@ -119,8 +120,7 @@ def draw(result: SearchResult, top: int = 15, dpi: int = 100) -> Any:
     """The figure ``plot`` saves (a matplotlib ``Figure``, Agg canvas): the leaderboard,
     the learning curves and one panel per axis."""
     Figure, FigureCanvasAgg = _matplotlib()
-    lower = result.direction == "min"
-    better_word = "lower is better" if lower else "higher is better"
+    better_word = which_is_better(result.direction)
     ranked = [t for t in result.ranked() if t.status is TrialStatus.COMPLETE]
     shown = ranked[:top]
     axes_effects = effects(result).ranked()  # the axis that mattered most first

@@ -1,8 +1,8 @@
 """Progress events of a search: plain data the engine (and the trial runner) emits.
 
 The engine emits events; whoever asked for progress decides what to do with them. The
-displays (plain lines, the live terminal view) live with the command line, in
-``gridspec.display``; this module knows none of them and imports nothing above the records.
+displays (plain lines, the live terminal view) are ``gridspec.display``'s; this module
+knows none of them and imports nothing above the records.
 
 - ``SearchStarted``, ``TrialStarted``, ``TrialFinished``, ``Note``, ``SearchFinished``: the
   search loop's events, in the search process.
@@ -93,14 +93,3 @@ class SearchFinished:
 
 
 Event = SearchStarted | TrialStarted | EpochEnded | BatchEnded | TrialFinished | Note | SearchFinished
-
-_MOVED = ("Printer", "format_event", "format_duration", "reporter")
-
-
-def __getattr__(name: str) -> Any:
-    """The displays moved to ``gridspec.display``; old imports keep working, lazily."""
-    if name in _MOVED:
-        from gridspec import display
-
-        return getattr(display, name)
-    raise AttributeError(f"module 'gridspec.progress' has no attribute {name!r}")

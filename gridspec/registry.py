@@ -18,12 +18,14 @@ from typing import Any
 
 import attrs
 
-from gridspec.decorators import (AUTO, FactorySpec, GridFunction, accepted_params, did_you_mean, factory_label,
-                                 factory_spec, required_params)
-from gridspec.errors import GridError, GridSpecError, LookupFailed
+from gridspec.decorators import (FactorySpec, GridFunction, accepted_params, factory_label, factory_spec,
+                                 required_params)
+from gridspec.errors import GridError, GridSpecError, LookupFailed, Named
+from gridspec.naming import did_you_mean
+from gridspec.settings import AUTO
 from gridspec.union import part_label
 
-__all__ = ["AUTO", "Registry", "check_axes", "check_factories", "load_module", "load_target", "module_of", "scan"]
+__all__ = ["Registry", "check_axes", "check_factories", "load_module", "load_target", "module_of", "scan"]
 
 # Axes named like a training setting: gridspec honours some itself (HONOURED); the others
 # must be taken by name by the model function or a factory, never only through **kwargs.
@@ -77,9 +79,10 @@ class Registry:
                 )
             if len(candidates) > 1:
                 names = ", ".join(repr(f.name) for f in candidates)
+                first = candidates[0].name
                 raise LookupFailed(
-                    f"several @{kind}_data factories in module {self.module} ({names}); "
-                    f"name one, such as search({kind}={candidates[0].name!r}) or --{kind} {candidates[0].name}"
+                    f"several @{kind}_data factories in module {self.module} ({names}); name one, such as ",
+                    Named(kind, first, python=f"search({kind}={first!r})"), setting=kind,
                 )
             return candidates[0].fn
         if isinstance(choice, str):

@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from gridspec.frozen import FrozenDict, freeze_history, freeze_params
-from gridspec.objective import best_of, better
+from gridspec.objective import best_first, best_of, better
 from gridspec.values import axis_displays, cell, display, key, plain
 
 __all__ = ["SearchResult", "Trial", "TrialStatus", "best_of", "better"]
@@ -53,7 +53,7 @@ class Trial:
     duration: float = 0.0  # seconds
     error: str | None = None  # "ExceptionType: message"
     traceback: str | None = attrs.field(default=None, repr=False)
-    # the other trials of the fused group it trained in; () when it trained alone
+    # the other trials of the fused group it trained in (docs/search.md, "Fused trials"); () when it trained alone
     fused_with: tuple[int, ...] = attrs.field(default=(), converter=_int_tuple)
 
     @property
@@ -144,7 +144,7 @@ class SearchResult:
 
     def ranked(self) -> list[Trial]:
         """Scored trials best first: COMPLETE ones, then PRUNED ones; ties by number."""
-        sign = -1.0 if self.direction == "max" else 1.0
+        sign = best_first(self.direction)
 
         def key(t: Trial) -> tuple[int, float, int]:
             assert t.score is not None

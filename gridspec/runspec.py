@@ -21,6 +21,7 @@ import attrs
 from gridspec.decorators import GridFunction
 from gridspec.errors import GridSpecError
 from gridspec.records import TrialSettings
+from gridspec.settings import check_portable_distribute
 from gridspec.trial import TrialRunner
 
 __all__ = ["RunSpec", "function_ref", "module_ref", "resolve_ref"]
@@ -128,11 +129,7 @@ class RunSpec:
         distribute: Any = None,
         probe: Mapping[str, Any] | None = None,
     ) -> RunSpec:
-        if distribute is not None and not isinstance(distribute, str):
-            raise GridSpecError(
-                f"distribute={distribute!r} can't be sent to worker processes; pass "
-                f"distribute='mirrored' (each worker then builds its own strategy), or use workers=1"
-            )
+        check_portable_distribute(distribute)
         try:
             pickled = pickle.dumps(tuple(callbacks))
         except Exception as exc:

@@ -1,29 +1,34 @@
-"""``SearchSettings``: every setting of ``search()``, validated once, in one frozen object.
+"""``SearchSettings``: every setting of ``search()``, written once, validated once.
 
-Owns the names, defaults and checks of the settings (one validator per field, each raising
-the ``name=value`` message a user sees), the "did you mean" for misspelt names, and which
-settings change a trial's score (``metadata={"score": True}``): the journal's fingerprint is
-derived from those marks, so a new score-affecting setting can never silently reuse stale
-trials. Plain data: it imports nothing above ``errors`` and ``objective`` and never Keras.
+Each field is the whole of a setting: its name and default, its one validator (raising the
+message a user sees, about that setting), whether it changes a trial's score
+(``metadata={"score": True}``: the journal's fingerprint is derived from those marks, so a
+new score-affecting setting can never silently reuse stale trials) and how ``gridspec run``
+takes it (``metadata={"cli": (Flag(...),)}``: the flag, its help line and its parser, from
+``gridspec.flags``; the command's options and their mapping onto the settings are derived
+from these). Also the
+"did you mean" for misspelt names, and the names of the strategies, executors and
+``AUTO``. Plain data: it imports only ``errors``, ``flags``, ``naming`` and ``objective``,
+never Keras.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import attrs
 
-from gridspec.errors import GridSpecError
+from gridspec.errors import GridSpecError, Named
+from gridspec.flags import FLAG_GROUPS, Flag, gpu_list, integer, integer_or_text, number, train_name, val_name
 from gridspec.naming import did_you_mean
+from gridspec.objective import DIRECTIONS
 from gridspec.space import MAX_UNCAPPED
-from gridspec.strategies import CONTINUING as CONTINUING_STRATEGIES
-from gridspec.strategies import STRATEGIES
-from gridspec.decorators import AUTO
 
 __all__ = [
     "AUTO",
+    "CONTINUING",
     "DEFAULT_CACHE_BYTES",
     "EXECUTORS",
     "FUSE_AUTO",
@@ -35,24 +40,53 @@ __all__ = [
 ]
 
 DEFAULT_CACHE_BYTES = 1 << 30  # shared training batches kept in memory (cache_data=True)
-STRATEGY_NAMES = STRATEGIES
-CONTINUING = CONTINUING_STRATEGIES  # strategies that continue promoted trials (eta, min_epochs)
+STRATEGY_NAMES = ("grid", "random", "halving", "asha", "hyperband")
+# The strategies that spend epoch budgets: they take eta and min_epochs, and their promoted
+# trials continue from checkpoints (the engine keeps a folder for them).
+CONTINUING = ("halving", "asha", "hyperband")
 EXECUTORS = ("process", "ray")  # names users may pass as executor=; None picks by workers
 FUSE_AUTO = "auto"
+DISTRIBUTE_NAMES = ("mirrored",)
 
 
+class _Auto:
+    """"Pick the module's one factory of this kind": the default of ``train=`` / ``val=``."""
+
+    def __repr__(self) -> str:
+        return "AUTO"
+
+    def __reduce__(self) -> str:
+        return "AUTO"  # the same marker after a trip through pickle
+
+
+AUTO: Any = _Auto()
+_WHAT, _HOW, _WHERE, _STORAGE, _OUTPUT = FLAG_GROUPS
+
+
+def _cli(*flags: Flag, **kwargs: Any) -> Any:
+    metadata: dict[str, Any] = {"cli": flags}
+    if kwargs.pop("score", False):
+        metadata["score"] = True
+    return attrs.field(metadata=metadata, **kwargs)
+
+
+def _score(**kwargs: Any) -> Any:
+    """A setting that changes a trial's score: part of the journal's fingerprint."""
+    return attrs.field(metadata={"score": True}, **kwargs)
 
 
 # -- the one integer check -----------------------------------------------------------------------
 def check_positive(name: str, value: Any, *, allow_none: bool = False, minimum: int = 1,
-                   hint: str = "") -> None:
+                   example: Any = None) -> None:
     """``name`` must be an integer >= ``minimum`` (numpy integers count), or None if allowed."""
     if value is None and allow_none:
         return
     if not _is_int(value) or int(value) < minimum:
         what = "a positive integer" if minimum == 1 else f"an integer of at least {minimum}"
         extra = " or None" if allow_none else ""
-        raise GridSpecError(f"{name} must be {what}{extra}{hint} (got {name}={value!r})")
+        such = (", such as ", Named(name, example)) if example is not None else ()
+        raise GridSpecError(Named(name), f" must be {what}{extra}", *such, " (got ", Named(name, value), ")",
+                            setting=name)
 
 
 def _is_int(value: Any) -> bool:
@@ -75,53 +109,56 @@ def cache_bytes(cache_data: bool | int) -> int:
 
 
 # -- validators, one per field ---------------------------------------------------------------------
-def _positive(allow_none: bool = False, minimum: int = 1, hint: str = "") -> Callable[[Any, Any, Any], None]:
+def _positive(allow_none: bool = False, minimum: int = 1, example: Any = None) -> Callable[[Any, Any, Any], None]:
     def check(_: Any, attribute: Any, value: Any) -> None:
-        check_positive(attribute.name, value, allow_none=allow_none, minimum=minimum, hint=hint)
+        check_positive(attribute.name, value, allow_none=allow_none, minimum=minimum, example=example)
 
     return check
 
 
 def _check_eta(_: Any, __: Any, value: Any) -> None:
     if value is not None:
-        check_positive("eta", value, minimum=2, hint=", such as eta=3")
+        check_positive("eta", value, minimum=2, example=3)
 
 
 def _check_objective(_: Any, __: Any, value: Any) -> None:
     if value is not None and (not isinstance(value, str) or not value):
-        raise GridSpecError(f"objective must be a Keras history key such as 'val_loss' (got objective={value!r})")
+        raise GridSpecError("objective must be a Keras history key such as 'val_loss' (got ",
+                            Named("objective", value), ")", setting="objective")
 
 
 def _check_direction(_: Any, __: Any, value: Any) -> None:
-    if value not in (None, "min", "max"):
-        raise GridSpecError(f"direction must be 'min' or 'max' (got direction={value!r})")
+    if value is not None and value not in DIRECTIONS:
+        raise GridSpecError("direction must be 'min' or 'max' (got ", Named("direction", value), ")",
+                            setting="direction")
 
 
 def _check_seed(_: Any, __: Any, value: Any) -> None:
     if not _is_int(value):
-        raise GridSpecError(f"seed must be an integer, such as seed=0 (got seed={value!r})")
+        raise GridSpecError("seed must be an integer, such as ", Named("seed", 0), " (got ", Named("seed", value), ")",
+                            setting="seed")
 
 
 def _check_bool(_: Any, attribute: Any, value: Any) -> None:
     if not isinstance(value, bool):
-        raise GridSpecError(f"{attribute.name} must be True or False (got {attribute.name}={value!r})")
+        name = attribute.name
+        raise GridSpecError(f"{name} must be True or False (got ", Named(name, value), ")", setting=name)
+
+
+def _unknown(name: str, value: Any, valid: str, options: Iterable[str]) -> GridSpecError:
+    return GridSpecError(f"unknown {name} {value!r}; valid {name}s: {valid}"
+                         + (did_you_mean(value, options) if isinstance(value, str) else ""), setting=name)
 
 
 def _check_strategy(_: Any, __: Any, value: Any) -> None:
     if value not in STRATEGY_NAMES:
-        raise GridSpecError(
-            f"unknown strategy {value!r}; valid strategies: {', '.join(map(repr, STRATEGY_NAMES))}"
-            + (did_you_mean(value, STRATEGY_NAMES) if isinstance(value, str) else "")
-        )
+        raise _unknown("strategy", value, ", ".join(map(repr, STRATEGY_NAMES)), STRATEGY_NAMES)
 
 
 def _check_executor(_: Any, __: Any, value: Any) -> None:
     if value is not None and value not in EXECUTORS:
         valid = ", ".join(["None (in-process for workers=1, else 'process')", *map(repr, EXECUTORS)])
-        raise GridSpecError(
-            f"unknown executor {value!r}; valid executors: {valid}"
-            + (did_you_mean(value, EXECUTORS) if isinstance(value, str) else "")
-        )
+        raise _unknown("executor", value, valid, EXECUTORS)
 
 
 def _check_gpus(_: Any, __: Any, gpus: Any) -> None:
@@ -130,14 +167,11 @@ def _check_gpus(_: Any, __: Any, gpus: Any) -> None:
     if isinstance(gpus, (str, bytes)) or not isinstance(gpus, Sequence) or not list(gpus) or not all(
         _is_int(g) and g >= 0 for g in gpus
     ):
-        raise GridSpecError(
-            f"gpus must be a non-empty list of GPU indices, such as gpus=[0, 1] (got gpus={gpus!r})"
-        )
+        raise GridSpecError("gpus must be a non-empty list of GPU indices, such as ",
+                            Named("gpus", [0, 1], cli="--gpus 0,1"), " (got ", Named("gpus", gpus), ")",
+                            setting="gpus")
     if len(set(gpus)) != len(list(gpus)):
-        raise GridSpecError(f"gpus lists a GPU twice (got gpus={list(gpus)!r})")
-
-
-DISTRIBUTE_NAMES = ("mirrored",)
+        raise GridSpecError("gpus lists a GPU twice (got ", Named("gpus", list(gpus)), ")", setting="gpus")
 
 
 def check_distribute(value: Any) -> None:
@@ -146,10 +180,17 @@ def check_distribute(value: Any) -> None:
     if value is None or (isinstance(value, str) and value in DISTRIBUTE_NAMES):
         return
     if isinstance(value, str) or not hasattr(value, "scope"):
+        raise GridSpecError("distribute must be None, 'mirrored' or a tf.distribute.Strategy (got ",
+                            Named("distribute", value), ")", setting="distribute")
+
+
+def check_portable_distribute(value: Any) -> None:
+    """A ``tf.distribute.Strategy`` object lives in this process: worker processes can't get it."""
+    if value is not None and not isinstance(value, str):
         raise GridSpecError(
-            f"distribute must be None, 'mirrored' or a tf.distribute.Strategy "
-            f"(got distribute={value!r})"
-        )
+            f"distribute={value!r} can't be sent to worker processes; pass "
+            f"distribute='mirrored' (each worker then builds its own strategy), or use workers=1",
+            setting="distribute")
 
 
 def _check_distribute(_: Any, __: Any, value: Any) -> None:
@@ -160,19 +201,20 @@ def _check_callbacks(_: Any, __: Any, value: Any) -> None:
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
         raise GridSpecError(
             f"callbacks must be a list of Keras callbacks, such as "
-            f"callbacks=[keras.callbacks.EarlyStopping(patience=2)] (got callbacks={value!r})"
+            f"callbacks=[keras.callbacks.EarlyStopping(patience=2)] (got callbacks={value!r})", setting="callbacks"
         )
     for item in value:
         if not all(hasattr(item, hook) for hook in ("set_model", "on_epoch_end")):
             raise GridSpecError(
                 f"callbacks must hold Keras callbacks (keras.callbacks.Callback); "
-                f"{item!r} is a {type(item).__name__}"
+                f"{item!r} is a {type(item).__name__}", setting="callbacks"
             )
 
 
 def _check_path(_: Any, attribute: Any, value: Any) -> None:
     if value is not None and (not isinstance(value, (str, os.PathLike)) or not os.fspath(value)):
-        raise GridSpecError(f"{attribute.name} must be a path (got {attribute.name}={value!r})")
+        name = attribute.name
+        raise GridSpecError(f"{name} must be a path (got ", Named(name, value), ")", setting=name)
 
 
 def _check_cache(_: Any, __: Any, value: Any) -> None:
@@ -180,7 +222,7 @@ def _check_cache(_: Any, __: Any, value: Any) -> None:
         return
     raise GridSpecError(
         f"cache_data must be True (cache up to 1 GiB), False (stream), or a number of bytes "
-        f"such as cache_data=2**30 (got cache_data={value!r})"
+        f"such as cache_data=2**30 (got cache_data={value!r})", setting="cache_data"
     )
 
 
@@ -188,7 +230,7 @@ def _check_verbose(_: Any, __: Any, value: Any) -> None:
     if not (callable(value) or isinstance(value, bool) or (_is_int(value) and value >= 0)):
         raise GridSpecError(
             f"verbose must be 0 (silent), 1 (progress lines) or a function taking progress "
-            f"events (got verbose={value!r})"
+            f"events (got verbose={value!r})", setting="verbose"
         )
 
 
@@ -196,7 +238,7 @@ def _check_resources(_: Any, __: Any, value: Any) -> None:
     if value is not None and not isinstance(value, Mapping):
         raise GridSpecError(
             f"trial_resources must be a dict such as {{'num_cpus': 1, 'num_gpus': 0}} "
-            f"(got trial_resources={value!r})"
+            f"(got trial_resources={value!r})", setting="trial_resources"
         )
 
 
@@ -204,55 +246,106 @@ def _check_fuse(_: Any, __: Any, value: Any) -> None:
     if value == FUSE_AUTO or (_is_int(value) and value >= 1):
         return
     raise GridSpecError(
-        f"fuse must be 'auto' (gridspec picks the group size), 1 (every trial alone, with "
-        f"Keras's own fit) or a group size N >= 2 (got fuse={value!r})"
+        Named("fuse"), " must be ", Named("fuse", FUSE_AUTO, python="'auto'", cli="auto"),
+        " (gridspec picks the group size), 1 (every trial alone, with Keras's own fit) or a group "
+        "size N >= 2 (got ", Named("fuse", value), ")", setting="fuse"
     )
 
 
-def _score(**kwargs: Any) -> Any:
-    """A setting that changes a trial's score: part of the journal's fingerprint."""
-    return attrs.field(metadata={"score": True}, **kwargs)
+def _as_flags(name: str, value: Any) -> str | None:
+    """A dict setting as the flags that fill it (``--trial-cpus 2``); None for other settings."""
+    flags = [flag for field in attrs.fields(SearchSettings) if field.name == name
+             for flag in field.metadata.get("cli", ()) if flag.key is not None]
+    if not flags or not isinstance(value, Mapping):
+        return None
+    return " ".join(f"{flag.flag} {value[flag.key]:g}" for flag in flags if flag.key in value)
 
 
 @attrs.frozen(kw_only=True)
 class SearchSettings:
-    """What ``search()`` was asked to do, checked; ``SearchSettings.create(**kw)`` builds it."""
+    """What ``search()`` was asked to do, checked; ``SearchSettings.create(**kw)`` builds it.
 
-    # what to train (these change scores: the fingerprint is made of them)
-    epochs: int = _score(default=1, converter=_as_int, validator=_positive())
-    steps_per_epoch: int | None = _score(default=None, converter=_as_int, validator=_positive(allow_none=True))
-    validation_steps: int | None = _score(default=None, converter=_as_int, validator=_positive(allow_none=True))
-    objective: str | None = _score(default=None, validator=_check_objective)
-    direction: str | None = _score(default=None, validator=_check_direction)
-    seed: int = _score(default=0, converter=_as_int, validator=_check_seed)
-    repeats: int = _score(default=1, converter=_as_int, validator=_positive())
+    The fields are in the order ``gridspec run --help`` lists their flags, group by group."""
+
+    # data, and what to train (the marked ones change scores: the fingerprint is made of them)
+    train: Any = _cli(Flag("--train", "name of the @train_data factory to use", _WHAT, "NAME",
+                           to_setting=train_name), default=AUTO)
+    val: Any = _cli(Flag("--val", "name of the @val_data factory, or none", _WHAT, "NAME", to_setting=val_name),
+                    default=AUTO)
+    epochs: int = _cli(Flag("--epochs", "epochs per trial (default 1)", _WHAT, "N", integer),
+                       score=True, default=1, converter=_as_int, validator=_positive())
+    steps_per_epoch: int | None = _cli(Flag("--steps-per-epoch", "training batches per epoch", _WHAT, "N", integer),
+                                       score=True, default=None, converter=_as_int,
+                                       validator=_positive(allow_none=True))
+    validation_steps: int | None = _cli(Flag("--validation-steps", "validation batches per epoch", _WHAT, "N",
+                                             integer),
+                                        score=True, default=None, converter=_as_int,
+                                        validator=_positive(allow_none=True))
+    seed: int = _cli(Flag("--seed", "random state every trial starts from", _WHAT, "N", integer),
+                     score=True, default=0, converter=_as_int, validator=_check_seed)
+    repeats: int = _cli(Flag("--repeats", "train each combination N times", _WHAT, "N", integer),
+                        score=True, default=1, converter=_as_int, validator=_positive())
     callbacks: tuple[Any, ...] = _score(default=(), validator=_check_callbacks,
                                         converter=lambda v: tuple(v) if isinstance(v, list) else v)
-    # how to search
-    strategy: str = attrs.field(default="grid", validator=_check_strategy)  # STRATEGY_NAMES
-    max_trials: int | None = attrs.field(default=None, converter=_as_int, validator=_positive(allow_none=True))
-    max_failures: int | None = attrs.field(default=None, converter=_as_int, validator=_positive(allow_none=True))
-    eta: int | None = attrs.field(default=None, converter=_as_int, validator=_check_eta)
-    min_epochs: int | None = attrs.field(default=None, converter=_as_int, validator=_positive(allow_none=True))
-    # where trials run
-    workers: int = attrs.field(default=1, converter=_as_int, validator=_positive())
-    executor: str | None = attrs.field(default=None, validator=_check_executor)
-    gpus: tuple[int, ...] | None = attrs.field(default=None, validator=_check_gpus)
-    distribute: Any = attrs.field(default=None, validator=_check_distribute)
-    address: str | None = attrs.field(default=None)
-    trial_resources: Mapping[str, float] | None = attrs.field(default=None, validator=_check_resources)
-    fuse: int | str = attrs.field(default=FUSE_AUTO, converter=_as_int, validator=_check_fuse)
-    # data
-    train: Any = attrs.field(default=AUTO)
-    val: Any = attrs.field(default=AUTO)
     cache_data: bool | int = attrs.field(default=True, validator=_check_cache)
-    # storage and outputs
-    storage: str | None = attrs.field(default=None, validator=_check_path)
-    resume: bool = attrs.field(default=True, validator=_check_bool)
-    save_best: str | None = attrs.field(default=None)
-    tensorboard_dir: str | None = attrs.field(default=None)
-    verbose: Any = attrs.field(default=0, validator=_check_verbose)
     keras_verbose: int = attrs.field(default=0, converter=_as_int, validator=_positive(minimum=0))
+    # how to search
+    objective: str | None = _cli(Flag("--objective", "Keras history key to compare (default val_loss, or loss)",
+                                      _HOW, "KEY"),
+                                 score=True, default=None, validator=_check_objective)
+    direction: str | None = _cli(Flag("--direction", "min or max (default from the name: accuracy-, AUC-, "
+                                      "IoU-like... are max)", _HOW, choices=("min", "max")),
+                                 score=True, default=None, validator=_check_direction)
+    strategy: str = _cli(Flag("--strategy", "grid (default), random, halving, asha or hyperband", _HOW, "NAME"),
+                         default="grid", validator=_check_strategy)
+    max_trials: int | None = _cli(Flag("--max-trials", "train at most N combinations", _HOW, "N", integer),
+                                  default=None, converter=_as_int, validator=_positive(allow_none=True))
+    eta: int | None = _cli(Flag("--eta", "halving, asha, hyperband: promote the best 1/ETA of each rung to ETA "
+                                "times more epochs (default 3)", _HOW, "N", integer),
+                           default=None, converter=_as_int, validator=_check_eta)
+    min_epochs: int | None = _cli(Flag("--min-epochs", "halving, asha: epochs of the first rung; hyperband: of "
+                                       "its smallest first rung (default 1)", _HOW, "N", integer),
+                                  default=None, converter=_as_int, validator=_positive(allow_none=True))
+    max_failures: int | None = _cli(Flag("--max-failures", "stop after N failed trials in a row", _HOW, "N",
+                                         integer),
+                                    default=None, converter=_as_int, validator=_positive(allow_none=True))
+    # where trials run
+    workers: int = _cli(Flag("--workers", "trials at once, each in its own worker process (default 1: "
+                             "in-process)", _WHERE, "N", integer),
+                        default=1, converter=_as_int, validator=_positive())
+    executor: str | None = _cli(Flag("--executor", "where trials run: process (worker processes even for "
+                                     "--workers 1) or ray (default: this process, or processes for --workers N)",
+                                     _WHERE, "NAME"),
+                                default=None, validator=_check_executor)
+    gpus: tuple[int, ...] | None = _cli(Flag("--gpus", "one worker process per GPU", _WHERE, "0,1", gpu_list),
+                                        default=None, validator=_check_gpus)
+    distribute: Any = _cli(Flag("--distribute", "mirrored: each trial trains on all local GPUs", _WHERE, "NAME"),
+                           default=None, validator=_check_distribute)
+    fuse: int | str = _cli(Flag("--fuse", "train up to N compatible combinations together in one traced step "
+                                "(default auto; 1 trains each alone with Keras's own fit)", _WHERE, "N|auto",
+                                integer_or_text),
+                           default=FUSE_AUTO, converter=_as_int, validator=_check_fuse)
+    address: str | None = _cli(Flag("--address", "ray: the cluster to connect to, such as auto or "
+                                    "ray://head:10001 (default: start a local instance)", _WHERE, "ADDR"),
+                               default=None)
+    trial_resources: Mapping[str, float] | None = _cli(
+        Flag("--trial-cpus", "ray: CPUs per trial (default 1)", _WHERE, "N", number, key="num_cpus"),
+        Flag("--trial-gpus", "ray: GPUs per trial (default 0)", _WHERE, "N", number, key="num_gpus"),
+        default=None, validator=_check_resources)
+    # storage and outputs
+    storage: str | None = _cli(Flag("--storage", "SQLite journal of the trials; running again resumes "
+                                    "(see --fresh)", _STORAGE, "PATH"),
+                               default=None, validator=_check_path)
+    resume: bool = _cli(Flag("--fresh", "start a new search in --storage's file instead of resuming "
+                             "(keeps the old)", _STORAGE, switch=True, to_setting=lambda fresh: not fresh),
+                        default=True, validator=_check_bool)
+    save_best: str | None = _cli(Flag("--save-best", "keep the best trial's model (best epoch's weights) as one "
+                                      ".keras file", _OUTPUT, "PATH"),
+                                 default=None)
+    tensorboard_dir: str | None = _cli(Flag("--tensorboard", "write one TensorBoard run per trial and the "
+                                            "HParams summary under DIR", _OUTPUT, "DIR"),
+                                       default=None)
+    verbose: Any = attrs.field(default=0, validator=_check_verbose)
 
     NAMES: ClassVar[tuple[str, ...]]
 
@@ -263,32 +356,34 @@ class SearchSettings:
             for name in ("eta", "min_epochs"):
                 if getattr(self, name) is not None:
                     raise GridSpecError(
-                        f"{name}= tunes successive halving; it needs strategy='halving', 'asha' or "
-                        f"'hyperband' (got strategy={self.strategy!r}, {name}={getattr(self, name)!r})"
-                    )
+                        Named(name, python=f"{name}="), " tunes successive halving; it needs ",
+                        Named("strategy", CONTINUING, one_of=True), " (got ", Named("strategy", self.strategy),
+                        ", ", Named(name, getattr(self, name)), ")", setting=name)
         if self.executor != "ray":
             for name in ("address", "trial_resources"):
                 if getattr(self, name) is not None:
+                    value = getattr(self, name)
                     raise GridSpecError(
-                        f"{name}= tunes the Ray executor; it needs executor='ray' "
-                        f"(got executor={self.executor!r}, {name}={getattr(self, name)!r})"
-                    )
-        if self.distribute is not None and self.workers > 1 and not isinstance(self.distribute, str):
-            raise GridSpecError(
-                f"distribute={self.distribute!r} can't be sent to worker processes; pass "
-                f"distribute='mirrored' (each worker then builds its own strategy), or use workers=1"
-            )
+                        Named(name, python=f"{name}="), " tunes the Ray executor; it needs ",
+                        Named("executor", "ray"), " (got ", Named("executor", self.executor), ", ",
+                        Named(name, value, cli=_as_flags(name, value)), ")", setting=name)
+        if self.workers > 1:
+            check_portable_distribute(self.distribute)
+
+    @classmethod
+    def check_names(cls, settings: Mapping[str, Any]) -> None:
+        """A name that is no setting: "did you mean", or the list of settings."""
+        for name in settings:
+            if name not in cls.NAMES:
+                raise GridSpecError(
+                    f"search() got an unknown setting {name}={settings[name]!r}"
+                    f"{did_you_mean(name, cls.NAMES) or '; the settings are ' + ', '.join(cls.NAMES)}"
+                )
 
     @classmethod
     def create(cls, **settings: Any) -> SearchSettings:
         """The settings a user passed by name; a misspelt name gets "did you mean"."""
-        unknown = [name for name in settings if name not in cls.NAMES]
-        if unknown:
-            name = unknown[0]
-            raise GridSpecError(
-                f"search() got an unknown setting {name}={settings[name]!r}"
-                f"{did_you_mean(name, cls.NAMES) or '; the settings are ' + ', '.join(cls.NAMES)}"
-            )
+        cls.check_names(settings)
         if isinstance(settings.get("gpus"), list):
             settings["gpus"] = tuple(settings["gpus"])
         return cls(**settings)
@@ -318,6 +413,11 @@ class SearchSettings:
 
     def evolve(self, **changes: Any) -> SearchSettings:
         return attrs.evolve(self, **changes)
+
+    @staticmethod
+    def flags() -> list[tuple[str, Flag]]:
+        """Every ``gridspec run`` option of a setting, as ``(setting name, Flag)``, in order."""
+        return [(field.name, flag) for field in attrs.fields(SearchSettings) for flag in field.metadata.get("cli", ())]
 
 
 SearchSettings.NAMES = tuple(f.name for f in attrs.fields(SearchSettings))

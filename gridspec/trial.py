@@ -23,7 +23,8 @@ import attrs
 
 from gridspec.data import Sources
 from gridspec.decorators import GridFunction
-from gridspec.errors import GridSpecError
+from gridspec.errors import GridSpecError, Named
+from gridspec.naming import did_you_mean
 from gridspec.objective import best_of
 from gridspec.registry import check_axes, check_factories
 from gridspec.records import TrainingContext, TrialSettings, TrialTask
@@ -162,13 +163,14 @@ class TrialRunner:
         if train.endless and s.steps_per_epoch is None:
             raise GridSpecError(
                 f"steps_per_epoch is required: data factory {train.label} is endless "
-                f"(a generator is repeated forever), so an epoch needs a length; "
-                f"pass steps_per_epoch=N (--steps-per-epoch N)"
+                f"(a generator is repeated forever), so an epoch needs a length; pass ",
+                Named("steps_per_epoch", "N", placeholder=True), setting="steps_per_epoch",
             )
         if val is not None and val.endless and s.validation_steps is None:
             raise GridSpecError(
                 f"validation_steps is required: data factory {val.label} is endless, so "
-                f"validation needs a length; pass validation_steps=N (--validation-steps N)"
+                f"validation needs a length; pass ", Named("validation_steps", "N", placeholder=True),
+                setting="validation_steps",
             )
         self.trainer  # noqa: B018 - built here, so a note on how trials train comes first
 
@@ -259,8 +261,9 @@ class TrialRunner:
             if curve is None:
                 raise _missing_objective(fused_with, GridSpecError(
                     f"objective {s.objective!r} is not in the training history; the keys there "
-                    f"are {', '.join(sorted(history)) or 'none'} (pass objective=<one of them>, "
-                    f"or compile the model with the metric)"
+                    f"are {', '.join(sorted(history)) or 'none'}{did_you_mean(s.objective, history)} (pass ",
+                    Named("objective", "<one of them>", placeholder=True),
+                    ", or compile the model with the metric)", setting="objective",
                 ))
             for epoch, value in enumerate(curve, start=1):
                 if not math.isfinite(value):

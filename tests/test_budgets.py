@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 import gridspec as gs
-from gridspec.progress import Note, TrialFinished, TrialStarted, format_event
+from gridspec.display import format_event
+from gridspec.progress import Note, TrialFinished, TrialStarted
 from test_halving import SETTINGS, _interrupter, build
 
 EVENTS: dict[str, list[object]] = {"asha": [], "hyperband": []}

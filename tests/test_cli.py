@@ -108,6 +108,38 @@ def test_usage_errors_exit_2():
     assert missing.returncode == 2 and "no such Python file" in missing.stderr
 
 
+def test_a_misspelt_option_gets_the_run_usage_and_a_suggestion():
+    proc = run_cli("run", "x.py:build", "--stratgy", "halving")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("usage: gridspec run ")
+    assert "unrecognized arguments: --stratgy halving; did you mean '--strategy'?" in proc.stderr
+
+
+def test_setting_errors_speak_flags_on_the_command_line(write_module):
+    path = write_module(TINY)
+    proc = run_cli("run", f"{path}:build", "--eta", "3")
+    assert proc.returncode == 2
+    assert proc.stderr == ("error: --eta tunes successive halving; it needs --strategy halving, asha or hyperband "
+                           "(got --strategy grid, --eta 3)\n")
+    endless = run_cli("run", f"{path}:build")
+    assert endless.returncode == 2 and endless.stderr.rstrip().endswith("; pass --steps-per-epoch N")
+
+
+def test_run_options_and_their_settings_come_from_the_settings_fields():
+    import attrs
+
+    from gridspec.cli import build_parser, settings_from_flags
+    from gridspec.settings import SearchSettings
+
+    args = build_parser().parse_args(["run", "x.py:build", "--epochs", "3", "--fresh", "--trial-cpus", "2",
+                                      "--val", "none", "--fuse", "auto", "--gpus", "0,1", "--tensorboard", "logs"])
+    assert settings_from_flags(args) == {"epochs": 3, "resume": False, "trial_resources": {"num_cpus": 2.0},
+                                         "val": None, "fuse": "auto", "gpus": (0, 1), "tensorboard_dir": "logs"}
+    assert settings_from_flags(build_parser().parse_args(["run", "x.py:build"])) == {}  # the defaults are the fields'
+    flagged = {f.name for f in attrs.fields(SearchSettings) if f.metadata.get("cli")}
+    assert flagged == set(SearchSettings.NAMES) - {"callbacks", "cache_data", "keras_verbose", "verbose"}
+
+
 def test_data_error_inside_tf_data_keeps_tensorflow_log_off_the_terminal(write_module):
     source = TINY.replace("def train():", "def train(act):").replace(
         "        yield x, x[:, :1]", "        yield x, x[:, :1]\n    raise RuntimeError('corrupt record')")

@@ -419,15 +419,19 @@ def test_a_smaller_group_continues_the_same_models_in_memory():
 
 
 def test_group_size_cap_is_bounded_by_the_measured_cap_and_by_memory():
-    from gridspec.training.fused import GROUP_CAP, state_bytes, group_size_cap
+    from gridspec.training.grouping import (AUTO_GROUP_SIZE, free_memory_bytes, group_size_cap, group_size_for,
+                                            state_bytes)
 
     model = dense()  # 4*6+6 + 6*1+1 = 37 float32 weights; Adam not built yet: 2 slots each
     assert state_bytes(model) == 37 * 4 * 3
-    assert group_size_cap([model], memory_bytes=10**9) == GROUP_CAP
+    assert group_size_for("auto") == AUTO_GROUP_SIZE and group_size_for(20) == 20
+    assert group_size_cap([model], AUTO_GROUP_SIZE, memory_bytes=10**9) == AUTO_GROUP_SIZE
+    assert group_size_cap([model], 20, memory_bytes=10**9) == 20  # fuse=20 is the user's cap
     per_model = 37 * 4 * 4  # weights, two slots, gradients
-    assert group_size_cap([model], memory_bytes=per_model * 4 * 5) == 5  # a quarter of memory
-    assert group_size_cap([model], memory_bytes=1) == 1
-    assert 1 <= group_size_cap([model]) <= GROUP_CAP
+    assert group_size_cap([model], 20, memory_bytes=per_model * 4 * 5) == 5  # a quarter of memory, for any fuse
+    assert group_size_cap([model], AUTO_GROUP_SIZE, memory_bytes=1) == 1
+    assert group_size_cap([model], 3, memory_bytes=None) == 3  # memory unknown: the cap alone
+    assert 1 <= group_size_cap([model], AUTO_GROUP_SIZE, free_memory_bytes()) <= AUTO_GROUP_SIZE
 
 
 def test_release_drops_the_kept_steps():

@@ -1,4 +1,4 @@
-"""Fused trials through ``search()`` (docs/search.md): every faster path equals ``fuse=1`` trial by trial.
+"""Fused trials through ``search()`` (docs/search.md, "Fused trials"): every faster path equals ``fuse=1`` trial by trial.
 
 ``fuse=1`` is Keras's own ``fit``, one trial at a time: the oracle. Each test runs the same
 search both ways and compares every trial's status, epochs, best epoch, score and every
@@ -330,7 +330,8 @@ def test_bad_fuse_values_are_refused_in_python_and_the_cli():
             seed_like.search(fuse=bad, **SMALL)
     proc = run_cli("run", "examples/seed_grid.py:build", "--fuse", "0")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "--fuse: must be auto or a positive integer" in proc.stderr
+    assert "error: --fuse must be auto (gridspec picks the group size), 1 (every trial alone" in proc.stderr
+    assert "(got --fuse 0)" in proc.stderr  # one validator, the field's, in the command line's spelling
 
 
 def test_the_jax_backend_trains_alone_with_a_note(tmp_path):

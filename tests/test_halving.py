@@ -251,7 +251,8 @@ def test_a_missing_checkpoint_means_retraining_from_scratch_to_the_same_curve(tm
 
 def test_rung_lines_say_what_was_promoted(halved):
     events = EVENTS
-    from gridspec.progress import Note, TrialFinished, format_event
+    from gridspec.display import format_event
+    from gridspec.progress import Note, TrialFinished
 
     notes = [e.text for e in events if isinstance(e, Note)]
     assert notes[0].startswith("Rung 1 (1 epoch): 6 trained; promoted 2 to 3 epochs (trials ")

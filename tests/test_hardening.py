@@ -144,7 +144,7 @@ def test_binary_iou_objective_picks_the_best_model_and_says_max():
 
 
 def _first_line(events: list) -> str | None:
-    from gridspec.progress import format_event
+    from gridspec.display import format_event
 
     return next(line for e in events if (line := format_event(e)) is not None)
 

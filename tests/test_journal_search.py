@@ -48,7 +48,7 @@ def build(units, lr):
 SETTINGS = dict(epochs=2, steps_per_epoch=2, train=train, val=None)
 # Tests of what happens *between* trials (build order, Ctrl-C after "the trial in progress",
 # max_failures in a row, a kill between two trials) train one trial at a time: with fused
-# trials the unit of work is a group, journaled when the group finishes;
+# trials the unit of work is a group, journaled when the group finishes (docs/journal.md);
 # tests/test_fused_search.py checks the same journal guarantees for groups.
 ALONE = dict(SETTINGS, fuse=1)
 
@@ -290,7 +290,8 @@ import os, signal, sys
 import numpy as np
 import keras
 import gridspec as gs
-from gridspec.progress import Printer, TrialFinished
+from gridspec.display import Printer
+from gridspec.progress import TrialFinished
 
 UNITS, LRS = [2, 4, 8], [0.05, 0.01]
 KILL = os.environ.get("KILL", "")

@@ -47,6 +47,7 @@ import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
 from gridspec.strategies import AshaStrategy, HyperbandStrategy, make_strategy  # noqa: E402
+from gridspec.settings import SearchSettings  # noqa: E402
 from gridspec.strategies.halving import ladder  # noqa: E402
 
 
@@ -289,13 +290,13 @@ def test_hyperband_fills_free_workers_from_the_next_bracket_and_numbers_rungs_ap
 
 def test_budget_options_are_checked_in_every_budgeted_strategy():
     for name in ("halving", "asha", "hyperband"):
-        plan = make_strategy(name, size=4, epochs=3, max_trials=None, seed=0)
-        assert plan.continues is True
+        make_strategy(name, size=4, epochs=3, max_trials=None, seed=0)
+        assert SearchSettings(strategy=name).continues  # the engine keeps checkpoints for it
         with pytest.raises(ValueError, match=r"eta must be an integer of at least 2 \(got eta=1\)"):
             make_strategy(name, size=4, epochs=3, max_trials=None, seed=0, eta=1)
         with pytest.raises(ValueError, match=r"min_epochs must be a positive integer \(got min_epochs=0\)"):
             make_strategy(name, size=4, epochs=3, max_trials=None, seed=0, min_epochs=0)
-    assert make_strategy("grid", size=4, epochs=3, max_trials=None, seed=0).continues is False
+    assert not SearchSettings(strategy="grid").continues
 
 
 def test_hyperband_max_trials_deals_a_seeded_sample():

@@ -114,11 +114,30 @@ def test_bad_settings_are_refused_with_their_name(settings, phrases):
         assert phrase in str(info.value)
 
 
-def test_a_misspelt_setting_gets_did_you_mean():
-    with pytest.raises(gs.GridSpecError, match=r"unknown setting epoch=3; did you mean 'epochs'\?"):
-        gs.engine.search(build, epoch=3)
-    with pytest.raises(TypeError, match="epoch"):  # the real signature: Python itself refuses
-        build.search(epoch=3)
+@pytest.mark.parametrize("misspelt, meant", [("epoch", "epochs"), ("stratgy", "strategy"),
+                                             ("tensorboard", "tensorboard_dir")])
+def test_a_misspelt_setting_gets_did_you_mean_in_search_and_build_search(misspelt, meant):
+    expected = rf"unknown setting {misspelt}=3; did you mean '{meant}'\?"
+    with pytest.raises(gs.GridSpecError, match=expected):
+        gs.engine.search(build, **{misspelt: 3})
+    with pytest.raises(gs.GridSpecError, match=expected):  # not Python's bare TypeError
+        build.search(**{misspelt: 3})
+
+
+def test_an_error_about_a_setting_names_it_in_python_and_as_a_flag_and_survives_pickling():
+    from gridspec.cli import cli_message
+
+    with pytest.raises(gs.GridSpecError) as info:
+        SearchSettings.create(eta=3)
+    error = pickle.loads(pickle.dumps(info.value))  # as it comes back from a worker process
+    assert error.setting == "eta"
+    assert str(error) == ("eta= tunes successive halving; it needs strategy='halving', 'asha' or 'hyperband' "
+                          "(got strategy='grid', eta=3)")
+    assert cli_message(error) == ("--eta tunes successive halving; it needs --strategy halving, asha or "
+                                  "hyperband (got --strategy grid, --eta 3)")
+    with pytest.raises(gs.GridSpecError) as info:
+        SearchSettings.create(epochs=0)
+    assert info.value.setting == "epochs" and cli_message(info.value) == "--epochs must be a positive integer (got --epochs 0)"
 
 
 def test_build_search_shows_its_real_signature_with_the_settings_defaults():
@@ -172,6 +191,21 @@ def test_refit_keeps_distribute():
     assert result.context.settings.distribute == "mirrored"
     model = result.refit()
     assert type(model.distribute_strategy).__name__ == "MirroredStrategy"
+
+
+# -- the trainer seam -------------------------------------------------------------------------------
+def test_a_trainer_reads_a_frozen_context_made_where_it_trains_and_changes_nothing_it_was_given():
+    from gridspec.records import TrainingContext, TrialSettings
+    from gridspec.trial import TrialRunner
+
+    settings = TrialSettings(objective="val_loss", direction="min", steps_per_epoch=2, validation_steps=1, fuse=1)
+    runner = TrialRunner(build, train, val, settings, distribute="mirrored")
+    context = runner.trainer.context
+    assert isinstance(context, TrainingContext) and context.sources is runner.sources
+    assert type(context.distribute).__name__ == "MirroredStrategy"  # resolved once, here
+    assert runner.distribute == "mirrored"  # the runner's own setting is untouched
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        context.distribute = None  # type: ignore[misc]
 
 
 # -- frozen records ---------------------------------------------------------------------------------
@@ -289,36 +323,93 @@ def test_the_loop_with_halving_groups_each_rung():
 
 
 # -- the import rule ---------------------------------------------------------------------------------
-PLAIN = ["result.py", "ending.py", "space.py", "union.py", "journal.py", "fingerprint.py", "objective.py", "settings.py", "values.py", "progress.py",
-         "frozen.py", "naming.py", "errors.py", "strategies"]
-ABOVE = {"gridspec.engine", "gridspec.trial", "gridspec.cli", "gridspec.executors", "gridspec.training",
-         "gridspec.refit", "gridspec.runspec"}
 KERAS = {"keras", "tensorflow"}
 KERAS_ALLOWED = {"training", "data.py", "feeds.py", "executors/process.py"}
+# The imports upward the layer table allows, each named in docs/architecture.md with its reason.
+UPWARD = {
+    ("decorators.py", "engine.py"),  # build.search(...) is search(build, ...)
+    ("result.py", "effects.py"),  # SearchResult.effects()
+    ("result.py", "plot.py"),  # SearchResult.plot()
+    ("engine.py", "display/"),  # verbose=1: the display the search reports to
+}
 
 
 def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, at the top or inside a function; ``from gridspec
+    import tb`` counts as ``gridspec.tb``. Imports under ``if TYPE_CHECKING:`` are skipped:
+    they are annotations."""
     tree = ast.parse(path.read_text())
+    skipped = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+               and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
     names: set[str] = set()
     for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module == "gridspec":
+            for alias in node.names:  # a submodule, or a name of the package itself
+                submodule = (PACKAGE / f"{alias.name}.py").exists() or (PACKAGE / alias.name).is_dir()
+                names.add(f"gridspec.{alias.name}" if submodule else "gridspec")
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
     return names
 
 
-def _modules(entries):
-    for entry in entries:
-        path = PACKAGE / entry
-        yield from (sorted(path.rglob("*.py")) if path.is_dir() else [path])
+def _layers() -> list[list[str]]:
+    """docs/architecture.md's table, top row first: each row's entries (``engine.py``,
+    ``training/``); a row whose entries end in a comma goes on on the next line."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    block = text.split("```\n", 2)[1]
+    rows: list[list[str]] = []
+    going_on = False
+    for line in block.splitlines():
+        left = line.split("  ")[0].strip()
+        if not left:
+            continue
+        entries = [e.split("(")[0].strip() for e in left.rstrip(",").split(", ")]
+        entries = [e for e in entries if e]
+        if going_on:
+            rows[-1].extend(entries)
+        else:
+            rows.append(entries)
+        going_on = left.endswith(",")
+    return rows
 
 
-def test_the_plain_data_layer_imports_nothing_above_it():
-    for path in _modules(PLAIN):
+def _entry(module: str, entries: set[str]) -> str | None:
+    """The table's entry for ``gridspec.x.y``: ``x/`` for a package, else ``x.py``."""
+    parts = module.split(".")
+    if parts[0] != "gridspec":
+        return None
+    if len(parts) == 1:
+        return "__init__.py"
+    return f"{parts[1]}/" if f"{parts[1]}/" in entries else f"{parts[1]}.py"
+
+
+def test_the_layer_table_lists_every_module_once():
+    rows = _layers()
+    entries = [e for row in rows for e in row]
+    assert len(entries) == len(set(entries)), entries
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE).as_posix()
+        top = relative.split("/")[0] + "/" if "/" in relative else relative
+        assert top in entries, f"{relative} is in no row of docs/architecture.md's table"
+    assert rows[0][0] == "__init__.py" and "errors.py" in rows[-1]
+
+
+def test_no_module_imports_a_layer_above_its_own():
+    rows = _layers()
+    level = {entry: depth for depth, row in enumerate(rows) for entry in row}  # 0: the top row
+    upward = set()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE).as_posix()
+        own = relative.split("/")[0] + "/" if "/" in relative else relative
         for name in _imports(path):
-            assert not any(name == up or name.startswith(up + ".") for up in ABOVE), (path.name, name)
-            assert name.split(".")[0] not in KERAS, (path.name, name)
+            target = _entry(name, set(level))
+            if target is not None and level[target] < level[own]:
+                upward.add((own, target))
+    assert upward == UPWARD  # each allowed one is still needed, and there is no other
 
 
 def test_keras_is_imported_only_where_training_and_data_live():

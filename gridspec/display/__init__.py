@@ -1,7 +1,7 @@
 """The displays of a search's progress: plain lines and the live terminal view.
 
 They belong with the command line (``gridspec run``) and ``search(verbose=1)``; the engine
-imports this package only when progress is asked for, never at module level. Events are
+imports this package only when ``verbose`` asks it for output, never at module level. Events are
 the plain data of ``gridspec.progress``.
 
 - ``Printer`` (``lines``): one line per finished trial and note, for pipes, log files and CI;
@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from typing import Any, TextIO
 
 from gridspec.display.lines import Printer, format_duration, format_event
 
-__all__ = ["Printer", "format_duration", "format_event", "live_possible", "make_display", "reporter"]
+__all__ = ["Printer", "format_duration", "format_event", "live_possible", "make_display"]
 
 
 def live_possible(stream: TextIO) -> bool:
@@ -55,10 +54,3 @@ def make_display(stream: TextIO | None = None, live: bool | None = None) -> Any:
 
     return LiveDisplay(stream)
 
-
-def reporter(verbose: int | bool | Callable[[Any], None] | None) -> Callable[[Any], None] | None:
-    """``verbose`` as given to ``search()``: 0 silent, 1 progress (live in a terminal or a
-    notebook, else lines), or a callable that gets every event."""
-    if callable(verbose):
-        return verbose
-    return make_display() if verbose else None

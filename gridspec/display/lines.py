@@ -12,6 +12,7 @@ import threading
 from types import TracebackType
 from typing import Any, TextIO
 
+from gridspec.objective import which_is_better
 from gridspec.progress import Event, Note, SearchStarted, TrialFinished
 from gridspec.result import TrialStatus
 from gridspec.values import display_params
@@ -36,7 +37,7 @@ def format_event(event: Event) -> str | None:
     if isinstance(event, SearchStarted):
         what = f"{event.total} of {event.size:,}" if event.total != event.size else f"{event.total}"
         noun = "combination" if event.total == event.size == 1 else "combinations"
-        better = "higher is better" if event.direction == "max" else "lower is better"
+        better = which_is_better(event.direction)
         epochs = "" if event.epochs is None else f"epochs={event.epochs}{' (default)' if event.epochs == 1 else ''}; "
         return (
             f"Searching {what} {noun} ({event.strategy}): {event.description}; {epochs}"

@@ -1,4 +1,6 @@
-"""Executors: where trials run. Each follows ``concurrent.futures``: ``submit(task) -> Future``.
+"""Executors: where trials run. Each follows ``concurrent.futures``: ``submit_many(tasks)``
+hands over a group of trials that may train together (one unit of work) and returns one
+``Future`` per task.
 
 A task is data (a ``TrialTask``), never a closure. The in-process executor is the reference
 the others must match. Executors know nothing of the grid, the strategy or the journal.
@@ -39,8 +41,7 @@ def make_executor(settings: Any, runner: Any, runspec: Any,
     if s.executor == "ray":
         from gridspec.executors.ray import RayExecutor
 
-        return RayExecutor(runspec, address=s.address, resources=s.trial_resources,
-                           group_size=runner.group_size)
+        return RayExecutor(runspec, address=s.address, resources=s.trial_resources)
     if s.executor is None and s.workers == 1 and not s.gpus:
         return InProcessExecutor(runner)
     from gridspec.executors.process import ProcessExecutor

@@ -1,10 +1,11 @@
 """The Ray executor: each group of trials is a Ray task, on a local instance or an existing cluster.
 
-Follows ``concurrent.futures``: ``submit_many(tasks) -> [Future[Trial], ...]``, one Ray task
-per group (a fused group, or one trial alone). It travels as data — a ``RunSpec`` (where the
-grid and its data factories live, and the search's settings) plus the ``TrialTask``s — and
-the Ray worker imports the user's module itself, rebuilds a ``TrialRunner`` once per worker
-process and search, and runs the group there. Trials come
+Follows ``concurrent.futures``: ``submit_many(tasks) -> [Future[Trial]]``, one Ray task per
+group (a group a fused trainer trains together; one trial when trials train alone). A group
+travels as data — a ``RunSpec`` (where the grid and its data factories live, and the
+search's settings) plus its ``TrialTask``s — and the Ray worker imports the user's module
+itself, rebuilds a ``TrialRunner`` once per worker process and search, and runs the group
+there. Trials come
 back as ``Trial`` records; the search process stays the only one that writes results (and
 the journal). Ray is imported only here, and only when a search asks for it.
 
@@ -119,7 +120,8 @@ def _forget() -> None:
 
 # -- the executor ------------------------------------------------------------------------------
 class RayExecutor(Executor):
-    """Runs each group of ``TrialTask``s as one Ray task (``resources`` per task: ``num_cpus``, ``num_gpus``).
+    """Runs each group of ``TrialTask``s as a Ray task (``resources`` per task: ``num_cpus``,
+    ``num_gpus``).
 
     Connects to ``address`` (``"auto"``, ``"ray://head:10001"``, ``"127.0.0.1:6379"``), or
     starts a local instance when it is None (Ray's own ``RAY_ADDRESS`` is honoured). A Ray
@@ -127,7 +129,7 @@ class RayExecutor(Executor):
     """
 
     def __init__(self, spec: Any, *, address: str | None = None,
-                 resources: Mapping[str, float] | None = None, group_size: int = 1) -> None:
+                 resources: Mapping[str, float] | None = None) -> None:
         from gridspec.executors import check_not_in_worker
 
         check_not_in_worker()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gridspec.settings import CONTINUING, STRATEGY_NAMES
 from gridspec.strategies.asha import AshaStrategy
 from gridspec.strategies.base import Decision, Proposal, Strategy, StrategyBase
 from gridspec.strategies.exhaustive import GridStrategy, RandomStrategy
@@ -10,13 +11,13 @@ from gridspec.strategies.hyperband import HyperbandStrategy
 
 __all__ = [
     "AshaStrategy", "Decision", "GridStrategy", "HalvingStrategy", "HyperbandStrategy", "Proposal",
-    "RandomStrategy", "Strategy", "StrategyBase", "make_strategy", "nothing_to_cut", "CONTINUING", "STRATEGIES",
+    "RandomStrategy", "Strategy", "StrategyBase", "make_strategy", "nothing_to_cut",
 ]
 
-STRATEGIES = ("grid", "random", "halving", "asha", "hyperband")
-
+# The names are the settings' (``STRATEGY_NAMES``; ``CONTINUING``: those that spend budgets,
+# take eta and min_epochs, and continue promoted trials from checkpoints).
 _BUDGETED = {"halving": HalvingStrategy, "asha": AshaStrategy, "hyperband": HyperbandStrategy}
-CONTINUING = frozenset(_BUDGETED)  # continue promoted trials (``continues``); take eta, min_epochs
+assert set(_BUDGETED) == set(CONTINUING) and set(CONTINUING) < set(STRATEGY_NAMES)
 
 
 def make_strategy(

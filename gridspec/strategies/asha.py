@@ -23,10 +23,10 @@ no journal.
 
 from __future__ import annotations
 
-import random
+from typing import Any
 
 from gridspec.strategies.base import Decision, Proposal
-from gridspec.strategies.halving import RungOutcome, check_budget_options, ladder, planned_epochs, ranked
+from gridspec.strategies.halving import Budgeted, RungOutcome, planned_epochs, ranked
 
 __all__ = ["AshaStrategy"]
 
@@ -44,31 +44,14 @@ class _Rung:
         self.decided = False  # full, and every promotion out of it handed out
 
 
-class AshaStrategy:
-    """ASHA over ``size`` combinations (or a seeded sample of ``max_trials``)."""
+class AshaStrategy(Budgeted):
+    """ASHA over ``size`` combinations (or a seeded sample of ``max_trials``); ``options``
+    are ``Budgeted``'s."""
 
-    continues = True  # promoted trials continue from checkpoints (the engine keeps a folder)
-
-    def __init__(
-        self,
-        size: int,
-        epochs: int,
-        *,
-        direction: str = "min",
-        eta: int = 3,
-        min_epochs: int | None = None,
-        max_trials: int | None = None,
-        seed: int = 0,
-    ) -> None:
-        min_epochs = check_budget_options(eta, min_epochs, direction)
-        self.epochs = epochs
-        self.eta = eta
-        self.direction = direction
-        self.budgets = ladder(epochs, eta, min_epochs)
-        count = size if max_trials is None else min(size, max_trials)
-        rng = random.Random(seed)
+    def __init__(self, size: int, epochs: int, **options: Any) -> None:
+        super().__init__(size, epochs, **options)
         # A lazy sample, then a seeded order: the grid may be far larger than count.
-        self._order = rng.sample(range(size), count)
+        self._order = self.rng.sample(range(size), self.count)
         self._next = 0
         self._rungs = [_Rung(b) for b in self.budgets]
         self._reached: dict[int, int] = {}  # index -> epochs trained to

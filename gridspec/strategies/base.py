@@ -48,16 +48,14 @@ class Strategy(Protocol):
 
     Strategies with rungs (halving, asha, hyperband) also say how big a rung is
     (``rung_size``, for "Model i of N" per rung), hand over per-rung progress lines
-    (``take_outcomes``), name the combinations that end PRUNED, and say whether proposals may
-    continue earlier runs (``continues``: trials then keep checkpoints); ``StrategyBase``
-    gives the rung-less answers.
+    (``take_outcomes``) and name the combinations that end PRUNED; ``StrategyBase`` gives the
+    rung-less answers. Whether proposals may continue earlier runs is the settings' to say
+    (``SearchSettings.continues``: the engine then keeps checkpoints).
     """
 
     @property
     def total(self) -> int:
         """How many distinct combinations this run will train (for "Model i of N")."""
-
-    continues: bool  # proposals may continue an earlier run (start_epoch > 0)
 
     def planned_epochs(self) -> int:
         """The epochs this run trains, summed over its trials, if none fails (for progress)."""
@@ -76,8 +74,6 @@ class Strategy(Protocol):
 
 class StrategyBase:
     """The answers of a strategy without rungs: nothing pruned, no rung lines."""
-
-    continues = False
 
     @property
     def pruned(self) -> frozenset[int]:

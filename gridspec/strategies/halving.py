@@ -20,12 +20,14 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 
+from gridspec.objective import DIRECTIONS, best_first
 from gridspec.strategies.base import Decision, Proposal
 
-__all__ = ["HalvingStrategy", "RungOutcome", "check_budget_options", "ladder", "planned_epochs", "ranked"]
+__all__ = ["Budgeted", "HalvingStrategy", "RungOutcome", "check_budget_options", "ladder", "planned_epochs", "ranked"]
 
 
 def ladder(epochs: int, eta: int, min_epochs: int = 1) -> tuple[int, ...]:
@@ -63,14 +65,14 @@ def check_budget_options(eta: object, min_epochs: object, direction: object) -> 
         min_epochs = 1
     if isinstance(min_epochs, bool) or not isinstance(min_epochs, int) or min_epochs < 1:
         raise ValueError(f"min_epochs must be a positive integer (got min_epochs={min_epochs!r})")
-    if direction not in ("min", "max"):
+    if direction not in DIRECTIONS:
         raise ValueError(f"direction must be 'min' or 'max' (got {direction!r})")
     return min_epochs
 
 
 def ranked(scores: Mapping[int, float | None], direction: str) -> list[int]:
     """The indices that have a score, best first; ties go to the lower index."""
-    sign = -1.0 if direction == "max" else 1.0
+    sign = best_first(direction)
     return [i for _, i in sorted((sign * s, i) for i, s in scores.items() if s is not None)]
 
 
@@ -100,37 +102,40 @@ class RungOutcome:
         )
 
 
-class HalvingStrategy:
-    """Successive halving over ``size`` combinations (or a seeded sample of ``max_trials``)."""
+class Budgeted:
+    """What halving, ASHA and Hyperband are built on: ``size`` combinations, of which ``count``
+    train (a seeded sample of ``max_trials``), a ladder of total-epoch ``budgets`` up to
+    ``epochs`` (``eta``, ``min_epochs``, checked here), the ``direction`` that ranks scores,
+    and ``rng``, seeded, for what is drawn."""
 
-    continues = True  # promoted trials continue from checkpoints (the engine keeps a folder)
-
-    def __init__(
-        self,
-        size: int,
-        epochs: int,
-        *,
-        direction: str = "min",
-        eta: int = 3,
-        min_epochs: int | None = None,
-        max_trials: int | None = None,
-        seed: int = 0,
-        indices: Sequence[int] | None = None,
-        budgets: Sequence[int] | None = None,
-    ) -> None:
-        """``indices`` / ``budgets`` replace the grid's combinations and the ladder (one
-        Hyperband bracket: its share of the grid, the ladder's top rungs)."""
+    def __init__(self, size: int, epochs: int, *, direction: str = "min", eta: int = 3,
+                 min_epochs: int | None = None, max_trials: int | None = None, seed: int = 0) -> None:
         min_epochs = check_budget_options(eta, min_epochs, direction)
         self.epochs = epochs
         self.eta = eta
         self.direction = direction
-        self.budgets = ladder(epochs, eta, min_epochs) if budgets is None else tuple(budgets)
+        self.budgets = ladder(epochs, eta, min_epochs)
+        self.count = size if max_trials is None else min(size, max_trials)
+        self.rng = random.Random(seed)
+
+
+class HalvingStrategy(Budgeted):
+    """Successive halving over ``size`` combinations (or a seeded sample of ``max_trials``)."""
+
+    def __init__(self, size: int, epochs: int, *, indices: Sequence[int] | None = None,
+                 budgets: Sequence[int] | None = None, **options: Any) -> None:
+        """``options`` are ``Budgeted``'s. ``indices`` / ``budgets`` replace the grid's
+        combinations and the ladder (one Hyperband bracket: its share of the grid, the
+        ladder's top rungs)."""
+        super().__init__(size, epochs, **options)
+        if budgets is not None:
+            self.budgets = tuple(budgets)
         if indices is not None:
             first: list[int] = list(indices)
-        elif max_trials is None or max_trials >= size:
+        elif self.count == size:
             first = list(range(size))
         else:  # a uniform sample, run in grid order (as the random strategy does)
-            first = sorted(random.Random(seed).sample(range(size), max_trials))
+            first = sorted(self.rng.sample(range(size), self.count))
         self._total = len(first)
         self.rung = 0
         self.budget = self.budgets[0]

@@ -22,12 +22,12 @@ brackets (``Proposal.rung``) so the engine's per-rung counts stay apart. Pure Py
 from __future__ import annotations
 
 import math
-import random
+from typing import Any
 
 import attrs
 
 from gridspec.strategies.base import Decision, Proposal
-from gridspec.strategies.halving import HalvingStrategy, RungOutcome, check_budget_options, ladder
+from gridspec.strategies.halving import Budgeted, HalvingStrategy, RungOutcome
 
 __all__ = ["BracketOutcome", "HyperbandStrategy", "deal"]
 
@@ -55,30 +55,15 @@ class BracketOutcome:
         return f"Bracket {self.bracket} of {self.brackets}: {self.outcome}"
 
 
-class HyperbandStrategy:
-    """Hyperband over ``size`` combinations (or a seeded sample of ``max_trials``)."""
+class HyperbandStrategy(Budgeted):
+    """Hyperband over ``size`` combinations (or a seeded sample of ``max_trials``);
+    ``options`` are ``Budgeted``'s."""
 
-    continues = True  # promoted trials continue from checkpoints (the engine keeps a folder)
-
-    def __init__(
-        self,
-        size: int,
-        epochs: int,
-        *,
-        direction: str = "min",
-        eta: int = 3,
-        min_epochs: int | None = None,
-        max_trials: int | None = None,
-        seed: int = 0,
-    ) -> None:
-        min_epochs = check_budget_options(eta, min_epochs, direction)
-        self.epochs = epochs
-        self.eta = eta
-        self.budgets = ladder(epochs, eta, min_epochs)
+    def __init__(self, size: int, epochs: int, **options: Any) -> None:
+        super().__init__(size, epochs, **options)
+        eta, count = self.eta, self.count
         s_max = len(self.budgets) - 1
-        count = size if max_trials is None else min(size, max_trials)
-        rng = random.Random(seed)
-        dealt = rng.sample(range(size), count)  # a lazy sample, in a seeded order
+        dealt = self.rng.sample(range(size), count)  # a lazy sample, in a seeded order
         nominal = [math.ceil((s_max + 1) / (s + 1) * eta**s) for s in range(s_max, -1, -1)]
         self.brackets: list[HalvingStrategy] = []
         self._offsets: list[int] = []  # the first global rung number of each bracket
@@ -93,7 +78,7 @@ class HyperbandStrategy:
                 self._bracket_of[index] = len(self.brackets)
             budgets = self.budgets[s_max - s:]
             self.brackets.append(HalvingStrategy(
-                size, epochs, direction=direction, eta=eta, indices=indices, budgets=budgets))
+                size, epochs, direction=self.direction, eta=eta, indices=indices, budgets=budgets))
             self._offsets.append(rung)
             rung += len(budgets)
 

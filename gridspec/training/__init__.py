@@ -27,22 +27,15 @@ package imports no Keras either.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import attrs
 
 from gridspec.records import TrainingContext, TrialTask
-from gridspec.settings import FUSE_AUTO
+from gridspec.training.grouping import AUTO_GROUP_SIZE, group_size_for, planned_group_size
 
 __all__ = ["AUTO_GROUP_SIZE", "Fit", "FitOutcome", "Trainer", "group_size_for", "make_trainer", "planned_group_size"]
-
-# The largest group ``fuse="auto"`` forms: past it a group's traced step grows faster than
-# the start-up it saves (benchmarks/fusion_probe.py; docs/performance.md has the figures).
-# Each group is further bounded by memory (``fused.group_size_cap``).
-AUTO_GROUP_SIZE = 12
-
 
 @attrs.frozen
 class Fit:
@@ -71,7 +64,8 @@ class FitOutcome:
 
 
 class Trainer(Protocol):
-    """Trains fits; ``group_size`` is how many fits it may train at once (1: alone). Built
+    """Trains fits; ``group_size`` is how many fits it may train at once (1: alone; else
+    ``grouping.group_size_for(fuse)``, the one place a group's size is decided). Built
     as ``Trainer(context)``; it reads the context and keeps its own state to itself."""
 
     group_size: int
@@ -84,22 +78,6 @@ class Trainer(Protocol):
         """Whether trial ``number``'s model (that repeat) is still in memory, ended at
         ``epoch``: a continuing fit may then start from it without a checkpoint file."""
         ...
-
-
-def planned_group_size(fuse: int | str, distribute: Any = None) -> int:
-    """How many fits a trainer may train at once under these settings, known without
-    importing Keras: the search's process plans groups with it when the trials (and Keras)
-    live in worker processes or on Ray. Only TensorFlow fuses; a backend chosen in
-    ``~/.keras/keras.json`` alone is not seen here, and then each worker trains a planned
-    group's members one after another."""
-    if fuse == 1 or distribute is not None or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
-        return 1
-    return group_size_for(fuse)
-
-
-def group_size_for(fuse: int | str) -> int:
-    """The largest group ``fuse`` allows: ``AUTO_GROUP_SIZE`` for ``"auto"``, else ``fuse``."""
-    return AUTO_GROUP_SIZE if fuse == FUSE_AUTO else int(fuse)
 
 
 def make_trainer(context: TrainingContext) -> Trainer:

@@ -42,16 +42,13 @@ from typing import Any
 import attrs
 
 from gridspec.interrupt import check_stop
-from gridspec.training import AUTO_GROUP_SIZE
 
 __all__ = [
     "GroupOutcome",
     "GroupStepError",
     "fit_group",
     "fused_supported",
-    "group_size_cap",
     "release",
-    "state_bytes",
     "why_alone",
 ]
 
@@ -471,55 +468,3 @@ def _member_step(model: Any, method: str) -> Any:
     wrapped = model._autoconvert_optionals(traced)
     cache[method] = (compiled_with, wrapped)
     return wrapped
-
-
-#: The most models one group holds: past it the group's step costs more per model than it
-#: saves (benchmarks/results/fusion_probe-*.txt).
-GROUP_CAP = AUTO_GROUP_SIZE
-#: The share of the machine's free memory one group's model state may take.
-MEMORY_SHARE = 0.25
-
-
-def state_bytes(model: Any) -> int:
-    """Bytes of ``model``'s variables and its optimizer's (estimated when not built yet).
-
-    An optimizer that is not built yet is counted as two slots per trainable weight (Adam's
-    two moments), the most the common optimizers keep.
-    """
-    total = _nbytes(model.weights)
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is not None and getattr(optimizer, "built", False):
-        total += _nbytes(optimizer.variables)
-    else:
-        total += 2 * _nbytes(model.trainable_weights)
-    return total
-
-
-def _nbytes(variables: Any) -> int:
-    import numpy as np
-
-    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
-
-
-def free_memory_bytes() -> int | None:
-    """The memory this machine has free, or ``None`` where that cannot be read."""
-    import os
-
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, OSError, ValueError):
-        return None
-
-
-def group_size_cap(models: Sequence[Any], memory_bytes: int | None = None) -> int:
-    """How many models like ``models`` one group should hold: at most ``GROUP_CAP``, and no
-    more than fit, with their gradients, in ``MEMORY_SHARE`` of ``memory_bytes`` (the free
-    memory by default). Pass the models built so far; the largest sets the size. Always >= 1.
-    """
-    if not models:
-        return GROUP_CAP
-    per_model = max(state_bytes(m) + _nbytes(m.trainable_weights) for m in models)
-    memory = memory_bytes if memory_bytes is not None else free_memory_bytes()
-    if memory is None or per_model == 0:
-        return GROUP_CAP
-    return max(1, min(GROUP_CAP, int(memory * MEMORY_SHARE) // per_model))

@@ -24,13 +24,13 @@ from typing import Any
 import keras
 
 from gridspec.records import TrainingContext
-from gridspec.training import AUTO_GROUP_SIZE, Fit, FitOutcome, continuation, group_size_for
-from gridspec.training.fused import (GROUP_CAP, GroupStepError, fit_group, fused_supported, group_size_cap,
-                                     release, why_alone)
+from gridspec.training import Fit, FitOutcome, continuation
+from gridspec.training.fused import GroupStepError, fit_group, fused_supported, release, why_alone
+from gridspec.training.grouping import free_memory_bytes, group_size_cap, group_size_for
 from gridspec.training.models import build_model, datasets
 from gridspec.training.reference import fit_one
 
-__all__ = ["AUTO_GROUP_SIZE", "FusedTrainer", "fusion_unavailable"]
+__all__ = ["FusedTrainer", "fusion_unavailable"]
 
 
 def fusion_unavailable() -> str | None:
@@ -146,9 +146,8 @@ class FusedTrainer:
             if fit.task.start_epoch:
                 model = continuation.restore(model, continuation.checkpoint_path(s, fit.task.number, fit.repeat))
             members.append((position, model, callbacks))
-        cap = group_size_cap([m for _, m, _ in members]) if members else 1  # memory
-        if cap == GROUP_CAP and self.group_size > GROUP_CAP:  # fuse=N asked for larger groups
-            cap = self.group_size
+        # fuse=N (or auto's size) is the cap; memory may lower it for these models
+        cap = group_size_cap([m for _, m, _ in members], self.group_size, free_memory_bytes()) if members else 1
         if len(members) > cap:  # memory: the rest of this group trains in a second one
             kept, rest = members[:cap], members[cap:]
             for position, model, _ in rest:

@@ -26,9 +26,11 @@ import keras
 
 from gridspec.artifacts import make_staging, staged_model_path
 from gridspec.errors import GridSpecError
-from gridspec.result import Trial, TrialStatus, better
+from gridspec.objective import better
+from gridspec.records import TrialSettings, TrialTask
+from gridspec.result import Trial, TrialStatus
 
-__all__ = ["BatchProgress", "BestEpochWeights", "CurveWriter", "EpochProgress", "ModelGrabber", "TrialHooks", "progress_callback"]
+__all__ = ["BatchProgress", "BestEpochWeights", "CurveWriter", "EpochProgress", "TrialHooks", "progress_callback"]
 
 
 class BestEpochWeights(keras.callbacks.Callback):
@@ -183,14 +185,10 @@ class CurveWriter(keras.callbacks.Callback):
         self._files = {}
 
 
-class ModelGrabber(keras.callbacks.Callback):
-    """Holds on to the model ``fit`` trained, for ``refit`` to return it."""
-
-
 class TrialHooks:
     """The extra callbacks of one trial and the files it writes when it ends."""
 
-    def __init__(self, settings: Any, task: Any, space: Any) -> None:
+    def __init__(self, settings: TrialSettings, task: TrialTask, space: Any) -> None:
         self.settings = settings
         self.task = task
         self.axes = {axis.name: axis.values for axis in space.axes}
@@ -224,6 +222,7 @@ class TrialHooks:
             tb.end_session(self.run_dir, trial)
         if self.keeper is not None and trial.status is TrialStatus.COMPLETE:
             staging = self.settings.folders.save_dir
+            assert staging is not None  # a keeper is made only with save_best's folder
             path = staged_model_path(staging, trial.number)
             try:
                 make_staging(staging)
