@@ -513,7 +513,7 @@ class _Loop:
     def done(self) -> int:
         """Trials finished for good, not rung runs: under halving, ASHA and Hyperband a trial
         once it failed, was pruned or reached the full budget."""
-        full = getattr(self.plan, "epochs", None) if getattr(self.plan, "continues", False) else None
+        full = getattr(self.plan, "epochs", None) if self.continues else None
         if not isinstance(full, int):
             return len(self.trials)
         pruned = self.plan.pruned
