@@ -8,8 +8,9 @@ that fit's own extra callbacks) and returns one ``FitOutcome`` per fit, in order
 - ``ReferenceTrainer`` (``reference.py``): every fit alone, through Keras's own
   ``model.fit``. It is the oracle: ``fuse=1``.
 - ``FusedTrainer`` (``fused_trainer.py``): fits that read the same batches train together,
-  one traced step for the group (``fused.py``), falling back to the reference for a
-  group that can't be formed. Same histories, to float32 rounding.
+  one traced step for the group on TensorFlow (``fused.py``), one XLA program on JAX
+  (``jax_group.py``), falling back to the reference for a group that can't be formed.
+  Same histories, to float32 rounding (on a CPU, bit-identical on JAX).
 
 Nothing outside this package knows which trainer ran, and nothing outside it (and
 ``data.py``) imports Keras. Importing this package imports no Keras either.
@@ -25,12 +26,16 @@ import attrs
 
 from gridspec.settings import FUSE_AUTO
 
-__all__ = ["AUTO_GROUP_SIZE", "Fit", "FitOutcome", "Trainer", "group_size_for", "make_trainer", "planned_group_size"]
+__all__ = ["AUTO_GROUP_SIZE", "JAX_AUTO_GROUP_SIZE", "Fit", "FitOutcome", "Trainer", "group_size_for", "make_trainer", "planned_group_size"]
 
 # The largest group ``fuse="auto"`` forms: past it a group's traced step grows faster than
 # the start-up it saves (benchmarks/fusion_probe.py; docs/performance.md has the figures).
 # Each group is further bounded by memory (``fused.group_size_cap``).
 AUTO_GROUP_SIZE = 12
+# On JAX a group is one XLA program, and each program has a large fixed cost to compile and
+# dispatch: larger groups keep paying where TensorFlow's stop (docs/performance.md, "Fused
+# trials on JAX"). Bounded by memory too (``fused.group_size_cap``).
+JAX_AUTO_GROUP_SIZE = 48
 
 
 @attrs.frozen
@@ -70,17 +75,21 @@ class Trainer(Protocol):
 def planned_group_size(fuse: int | str, distribute: Any = None) -> int:
     """How many fits a trainer may train at once under these settings, known without
     importing Keras: the search's process plans groups with it when the trials (and Keras)
-    live in worker processes or on Ray. Only TensorFlow fuses; a backend chosen in
-    ``~/.keras/keras.json`` alone is not seen here, and then each worker trains a planned
-    group's members one after another."""
-    if fuse == 1 or distribute is not None or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+    live in worker processes or on Ray. TensorFlow and JAX fuse; the backend is read from
+    ``KERAS_BACKEND`` (a backend chosen in ``~/.keras/keras.json`` alone is not seen here, and
+    then each worker trains a planned group's members in groups of its own size)."""
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if fuse == 1 or distribute is not None or backend not in ("tensorflow", "jax"):
         return 1
-    return group_size_for(fuse)
+    return group_size_for(fuse, backend)
 
 
-def group_size_for(fuse: int | str) -> int:
-    """The largest group ``fuse`` allows: ``AUTO_GROUP_SIZE`` for ``"auto"``, else ``fuse``."""
-    return AUTO_GROUP_SIZE if fuse == FUSE_AUTO else int(fuse)
+def group_size_for(fuse: int | str, backend: str = "tensorflow") -> int:
+    """The largest group ``fuse`` allows on ``backend``: for ``"auto"``, ``AUTO_GROUP_SIZE``
+    on TensorFlow and ``JAX_AUTO_GROUP_SIZE`` on JAX; else ``fuse``."""
+    if fuse != FUSE_AUTO:
+        return int(fuse)
+    return JAX_AUTO_GROUP_SIZE if backend == "jax" else AUTO_GROUP_SIZE
 
 
 def make_trainer(runner: Any) -> Trainer:
