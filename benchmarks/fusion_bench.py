@@ -1,6 +1,6 @@
-"""Fused trials end to end (issue 11): the seed's loop vs gridspec (default, fused) vs
+"""Fused trials end to end: the seed article's loop vs gridspec (default, fused) vs
 gridspec ``fuse=1`` (Keras ``fit``, one trial at a time) vs KerasTuner, on seed-12, seed-48
-and mlp-512 (../shared/BENCH.md).
+and mlp-512 (the workloads are described in docs/performance.md).
 
     PYTHONPATH=. python benchmarks/fusion_bench.py --rounds 2 [--workloads seed-12,seed-48,mlp-512]
         [--json benchmarks/results/fusion_bench.json]
@@ -48,7 +48,7 @@ def _module(workload: str):
 
 
 def _datasets(mod):
-    """The seed's pipeline: endless generators through ``tf.data.Dataset.from_generator``."""
+    """The seed article's pipeline: endless generators through ``tf.data.Dataset.from_generator``."""
     import tensorflow as tf
 
     def endless(factory):

@@ -3,7 +3,7 @@
     PYTHONPATH=. python benchmarks/fusion_probe.py [--workload seed-12|seed-48|mlp-512]
         [--rounds 3] [--groups 1,4,12]
 
-The models of a workload (../shared/BENCH.md) are trained on batches already in memory
+The models of a workload (docs/performance.md, "The workloads") are trained on batches already in memory
 (``from_tensor_slices`` of the materialised generator output), so only the training differs:
 ``fit`` builds each model after ``keras.utils.set_random_seed(0)``, fits it and clears the
 session (``free_memory=False``, as gridspec does); a group variant builds the same models one

@@ -1,8 +1,8 @@
-"""GPU pinning and placement check for one small search (the seed grid's first 4 combinations, 1 epoch x 20 steps).
+"""GPU pinning and placement check for one small search (the seed article's grid, its first 4 combinations, 1 epoch x 20 steps).
 
     python benchmarks/gpu_check.py OUT_DIR
 
-Runs the seed grid in-process, with ``gpus=[0]`` (one worker pinned to GPU 0), with
+Runs the seed article's grid in-process, with ``gpus=[0]`` (one worker pinned to GPU 0), with
 ``workers=2, gpus=[0]`` (two workers sharing GPU 0), with ``distribute="mirrored"`` and
 with ``gpus=[1]`` (pinned to a GPU that a 1-GPU machine doesn't have: the worker must see
 no GPU). A callback records, for every trial, the process, its CUDA_VISIBLE_DEVICES, the

@@ -2,7 +2,7 @@
 
     python benchmarks/gpu_env_check.py OUT_DIR
 
-A lent GPU machine may have PyTorch but no TensorFlow (and no way to install it). This
+A GPU machine may have PyTorch but no TensorFlow (and no way to install it). This
 checks the part of ``gpus=`` that doesn't need TensorFlow: every worker is a *spawned*
 process that applies ``worker_environment(...)`` before importing any CUDA library, exactly
 as ``executors/process.py``'s ``_worker_main`` does; here the worker then asks PyTorch which

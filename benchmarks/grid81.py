@@ -1,4 +1,4 @@
-"""An 81-combination grid (3^4) for the budget benchmarks (issue 12): a tiny MLP on BENCH-like data.
+"""An 81-combination grid (3^4) for the budget benchmarks: a tiny MLP on seed-12-like data.
 
 Four axes of three values that genuinely change the learning curves: the learning rate
 (0.03 / 0.003 / 0.0003), the optimizer (Adam, RMSprop, SGD with momentum 0 — the slow one),
@@ -7,7 +7,7 @@ combinations learn fast and stall, others start slowly and catch up (small learn
 SGD), so the first epochs do not always rank the combinations as the last one does: a fair
 test for Hyperband and ASHA.
 
-Data: BENCH's shape (batches of 64 x 16 features, endless training batches, a fixed
+Data: seed-12's shape (batches of 64 x 16 features, endless training batches, a fixed
 validation set), with a non-linear target so width and activation matter:
 ``y = 0.8 tanh(x.w1 / 3) + 0.3 sin(x.w2) + 0.05 noise``.
 

@@ -1,4 +1,4 @@
-"""Successive halving vs the full grid on BENCH's "seed-48" workload.
+"""Successive halving vs the full grid on the "seed-48" workload (docs/performance.md).
 
     PYTHONPATH=. python benchmarks/halving.py [--epochs 9] [--steps 20] [--val-steps 5] [--eta 3]
 
@@ -28,7 +28,7 @@ import gridspec as gs  # noqa: E402
 from gridspec.strategies.halving import ladder  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
-from seed_grid import FEATURES, train, val  # noqa: E402,F401  (BENCH's seed data; found by the module scan)
+from seed_grid import FEATURES, train, val  # noqa: E402,F401  (seed-12's data; found by the module scan)
 
 
 @gs.grid(lr=[0.001, 0.0005], loss=["mean_squared_error"], act_in=["relu", "swish", "tanh"],

@@ -1,4 +1,4 @@
-"""BENCH's "mlp-512": 12 combinations of Input(64) -> 3 x Dense(512) -> Dense(1), batches of 256."""
+"""Workload "mlp-512" (docs/performance.md): 12 combinations of Input(64) -> 3 x Dense(512) -> Dense(1), batches of 256."""
 
 import keras
 import numpy as np

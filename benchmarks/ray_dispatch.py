@@ -1,4 +1,4 @@
-"""Dispatch overhead per trial: Ray on a simulated two-node cluster vs local worker processes (issue 12).
+"""Dispatch overhead per trial: Ray on a simulated two-node cluster vs local worker processes.
 
     PYTHONPATH=. python benchmarks/ray_dispatch.py [--trials 40] [--rounds 2] [--json PATH]
 

@@ -1,4 +1,4 @@
-"""Seed-12 side by side: gridspec vs the seed's hand-written loop vs KerasTuner vs Talos.
+"""Seed-12 side by side: gridspec vs the seed article's hand-written loop vs KerasTuner vs Talos.
 
     python benchmarks/seed12.py --rounds 3 [--variants loop,gridspec,...] [--json out.json]
 
@@ -9,7 +9,7 @@ is the JAX comparison of docs/performance.md.
 Every variant runs in a fresh Python process (TensorFlow imported and warm before the clock
 starts, except for worker processes, whose start-up is part of their search), the variants
 interleaved round by round in a rotating order. Prints one line per run, then per variant
-the median search wall time, its ratio to the seed's loop, time outside ``fit`` per trial,
+the median search wall time, its ratio to the seed article's loop, time outside ``fit`` per trial,
 and the best params and score (every variant must agree). Talos pins pandas<3, so it is
 loaded from a separate folder: ``TALOS_SITE=/path/from/pip-install--target``.
 """

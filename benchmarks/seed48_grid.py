@@ -1,6 +1,6 @@
-"""BENCH's "seed-48": the seed grid with a ``units=[16, 32, 64, 128]`` axis, the seed's data.
+"""Workload "seed-48" (docs/performance.md): the seed article's grid with a ``units=[16, 32, 64, 128]`` axis, the seed article's data.
 
 One definition serves every benchmark: the grid lives in ``benchmarks/halving.py``.
 """
 
-from halving import FEATURES, build, train, val  # noqa: F401  (the grid, and the seed's data)
+from halving import FEATURES, build, train, val  # noqa: F401  (the grid, and the seed article's data)

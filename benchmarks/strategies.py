@@ -1,4 +1,4 @@
-"""Hyperband (and ASHA, halving) against the full grid on BENCH's "seed-48" workload (or another grid).
+"""Hyperband (and ASHA, halving) against the full grid on the "seed-48" workload (or another grid).
 
     PYTHONPATH=. python benchmarks/strategies.py [--grid seed48|grid81] [--epochs 9] [--steps 20]
         [--val-steps 5] [--seeds 10]

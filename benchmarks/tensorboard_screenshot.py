@@ -1,10 +1,10 @@
 """What a user sees in TensorBoard after ``gridspec run ... --tensorboard DIR``: a screenshot.
 
-Runs the seed example's 12-trial search with ``--tensorboard``, serves the logs with
-``tensorboard --logdir`` on 127.0.0.1, opens TensorBoard in headless Chromium (Debian's
-``chromium`` package: ``apt-get install -y chromium``) and saves the HParams dashboard's
-table (every trial, its params and its score, the objective at its best epoch) as
-docs/tensorboard-hparams.png. (The Time Series dashboard draws its charts only when they
+Runs the seed article's 12-trial grid (``examples/seed_grid.py``) with ``--tensorboard``,
+serves the logs with ``tensorboard --logdir`` on 127.0.0.1, opens TensorBoard in headless
+Chromium (Debian's ``chromium`` package: ``apt-get install -y chromium``) and saves the
+HParams dashboard's table (every trial, its params and its score, the objective at its best
+epoch) as docs/tensorboard-hparams.png. (The Time Series dashboard draws its charts only when they
 scroll into view, which headless Chromium's screenshot does not do, so it is not captured.)
 
 Run by hand, not in CI (it needs Chromium and a free port), from the repository root:

@@ -1,4 +1,4 @@
-"""Worker utilisation of grid, halving and ASHA with ``workers=2`` on BENCH's seed-48 (issue 12).
+"""Worker utilisation of grid, halving and ASHA with ``workers=2`` on the seed-48 workload.
 
     PYTHONPATH=. python benchmarks/utilisation.py [--epochs 9] [--steps 20] [--val-steps 5] [--rounds 2]
         [--strategies grid,halving,asha] [--fuse auto,1] [--json benchmarks/results/utilisation.json]

@@ -1,4 +1,4 @@
-"""Workload "seed-12" (../shared/BENCH.md), shared by every variant of the benchmarks.
+"""Workload "seed-12" (docs/performance.md, "The workloads"), shared by every variant of the benchmarks.
 
 The gridspec variants search ``examples/seed_grid.py:build`` (the same model and data);
 the hand-written loop and the peers use the functions below, which are the same code.
@@ -38,7 +38,7 @@ def build(lr, loss, act_in, act_out):
 
 
 def datasets():
-    """The seed's pipeline: endless generators through ``tf.data.Dataset.from_generator``."""
+    """The seed article's pipeline: endless generators through ``tf.data.Dataset.from_generator``."""
     import tensorflow as tf
 
     def endless(factory):

@@ -445,15 +445,29 @@ def _write_insights(result: Any, args: argparse.Namespace, out: TextIO) -> None:
 
 
 def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
+    import itertools
+
+    from gridspec.space import MAX_UNCAPPED
+    from gridspec.values import display
+
     grid = _load_grid(args.target)
     space = grid.space
     out.write(f"{grid.fn.__qualname__}: {space.describe()}\n")
-    shown = space.size if args.limit <= 0 else min(space.size, args.limit)
-    width = len(str(space.size))
-    for index in range(shown):
-        out.write(f"{index + 1:>{width}} {display_params(space[index])}\n")
-    if shown < space.size:
-        out.write(f"… and {space.size - shown:,} more (--limit 0 lists them all)\n")
+    if len(space.parts) > 1:
+        for number, part in enumerate(space.parts, start=1):
+            axes = ", ".join(f"{axis.name}={display(list(axis.values))}" for axis in part.axes)
+            out.write(f"  sub-grid {number}: {part.shape()}: {axes}\n")
+    # a where= over more than the cap is counted by the search (one pass), not by plan
+    size = space.size if space.where is None or space.product_size <= MAX_UNCAPPED else None
+    width = len(str(size if size is not None else space.product_size))
+    shown = 0
+    for params in itertools.islice(space, None if args.limit <= 0 else args.limit):
+        shown += 1
+        out.write(f"{shown:>{width}} {display_params(params)}\n")
+    if size is None and args.limit > 0 and shown == args.limit:
+        out.write("… and more (where= is counted when a search runs; --limit 0 lists them all)\n")
+    elif size is not None and shown < size:
+        out.write(f"… and {size - shown:,} more (--limit 0 lists them all)\n")
     return 0
 
 

@@ -1,6 +1,6 @@
 """Data factories' output -> endless, checked batches -> ``tf.data.Dataset``.
 
-Owns the seed's data pipeline, done properly: a factory may return a generator (or any
+Owns the seed article's data pipeline (see the README), done properly: a factory may return a generator (or any
 iterable) of ``(x, y)`` / ``(x, y, sample_weight)`` batches, a ``tf.data.Dataset``, or an
 in-memory ``(x, y)`` pair of arrays. Generators are made endless (the factory is called
 again when one runs out); the element signature is inferred from the first batch and every

@@ -20,6 +20,8 @@ import attrs
 from gridspec.errors import GridError
 from gridspec.naming import did_you_mean
 from gridspec.space import Space
+from gridspec.union import Predicate, UnionSpace, part_label
+from gridspec.values import a_kind
 
 
 class _Auto:
@@ -91,7 +93,7 @@ class GridFunction:
     __name__: str
     __qualname__: str
 
-    def __init__(self, fn: Callable[..., Any], space: Space) -> None:
+    def __init__(self, fn: Callable[..., Any], space: Space | UnionSpace) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.space = space
@@ -104,7 +106,7 @@ class GridFunction:
         return self
 
     def __repr__(self) -> str:
-        return f"<grid {self.__module__}.{self.__qualname__}: {self.space.describe()}>"
+        return f"<grid {self.__module__}.{self.__qualname__}: {self.space.describe(count=False)}>"
 
     @property
     def target(self) -> str:
@@ -163,7 +165,7 @@ class GridFunction:
         return run_search(self, SearchSettings.create(**settings))
 
 
-def _check_model_function(fn: Callable[..., Any], space: Space) -> None:
+def _check_model_function(fn: Callable[..., Any], space: Space | UnionSpace) -> None:
     if not callable(fn):
         raise GridError(f"@grid must decorate a function that builds a model (got {fn!r})")
     if isinstance(fn, GridFunction):
@@ -182,21 +184,80 @@ def _check_model_function(fn: Callable[..., Any], space: Space) -> None:
                 f"axis; add an axis such as {name}=[...] to @grid or give it a default value"
                 + did_you_mean(name, space.names)
             )
+        for number, part in enumerate(space.parts, start=1):
+            if name not in part.names:
+                raise GridError(
+                    f"{fn.__qualname__}() has a parameter {name!r} with no default, and "
+                    f"{part_label(number, part)} has no axis {name!r}: an axis a sub-grid leaves out "
+                    f"is not passed, so the function's default applies; give {name} a default value "
+                    f"or add {name}=[...] to that sub-grid"
+                )
 
 
-def grid(*args: Any, **axes: Any) -> Callable[[Callable[..., Any]], GridFunction]:
+def _sub_grid(number: int, axes: Any) -> Space:
+    """One dict of a ``@grid([...])`` list, checked like ``@grid(**axes)``, named in messages."""
+    if not isinstance(axes, Mapping):
+        raise GridError(
+            f"@grid([...]) takes a list of dicts of axes, such as @grid([dict(opt=['adam'], "
+            f"lr=[0.001]), dict(opt=['sgd'], lr=[0.01], momentum=[0.0, 0.9])]) (item {number} is "
+            f"{a_kind(axes)}: {axes!r})"
+        )
+    if not axes:
+        raise GridError(f"@grid([...]): sub-grid {number} has no axes; give it at least one, such as dict(lr=[0.001])")
+    if "where" in axes:
+        raise GridError(
+            f"@grid([...]): sub-grid {number} has an axis named 'where', which is reserved for the "
+            f"predicate: write @grid([...], where=lambda p: ...) and give the axis another name"
+        )
+    try:
+        return Space.from_dict(axes)
+    except GridError as exc:
+        raise GridError(f"@grid([...]) sub-grid {number}: {exc}") from None
+
+
+def _space(args: tuple[Any, ...], axes: dict[str, Any], where: Any) -> Space | UnionSpace:
+    """What ``@grid`` was given, as a space: one product, or a union and/or a filter."""
+    if args and (callable(args[0]) or not isinstance(args[0], (list, tuple, Mapping))):
+        what = f"{args[0].__qualname__}()" if callable(args[0]) else repr(args[0])
+        raise GridError(
+            f"@grid takes its axes as keywords, such as @grid(lr=[0.001, 0.0005]), or a list of "
+            f"dicts of axes, such as @grid([dict(opt=['adam']), dict(opt=['sgd'], momentum=[0.9])]) "
+            f"(got a positional argument: {what})"
+        )
+    if args and (len(args) > 1 or axes):
+        raise GridError(
+            "@grid takes either its axes as keywords or one list of dicts of axes, not both; "
+            "put every axis in the dicts, such as @grid([dict(opt=['adam'], lr=[0.001]), "
+            "dict(opt=['sgd'], lr=[0.01])])"
+        )
+    if where is not None and not callable(where):
+        raise GridError(
+            f"@grid(where=...) takes a predicate, a function of a combination's dict that returns "
+            f"True to keep it, such as where=lambda p: p['opt'] == 'sgd' or p['momentum'] == 0.0 "
+            f"(got {a_kind(where)}); 'where' is reserved and can't name an axis"
+        )
+    if not args:
+        parts = [Space.from_dict(axes)]
+    else:
+        grids = [args[0]] if isinstance(args[0], Mapping) else list(args[0])
+        if not grids:
+            raise GridError("@grid([]) needs at least one grid, such as @grid([dict(lr=[0.001, 0.0005])])")
+        parts = [_sub_grid(number, axes) for number, axes in enumerate(grids, start=1)]
+    if len(parts) == 1 and where is None:
+        return parts[0]
+    return UnionSpace(parts, where)
+
+
+def grid(*args: Any, where: Predicate | None = None, **axes: Any) -> Callable[[Callable[..., Any]], GridFunction]:
     """Declare a grid: each keyword is one axis, its value the list of candidates.
 
     The order of the keywords is the order of the combinations: ``itertools.product`` over
-    the axes, the last axis varying fastest.
+    the axes, the last axis varying fastest. A list of dicts instead (scikit-learn's
+    ``param_grid`` form) is a union of such products, in order; an axis a dict leaves out is
+    not passed, so the function's default applies. ``where=`` keeps the combinations for
+    which it returns True. See docs/grid.md.
     """
-    if args:
-        what = f"{args[0].__qualname__}()" if callable(args[0]) else repr(args[0])
-        raise GridError(
-            f"@grid takes its axes as keywords, such as @grid(lr=[0.001, 0.0005]) "
-            f"(got a positional argument: {what})"
-        )
-    space = Space.from_dict(axes)
+    space = _space(args, axes, where)
 
     def decorate(fn: Callable[..., Any]) -> GridFunction:
         _check_model_function(fn, space)

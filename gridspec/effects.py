@@ -3,8 +3,9 @@
 For every axis with more than one value: each value's count of COMPLETE trials, their best
 and mean score, and the axis' spread (largest minus smallest mean over the values that have
 scores), so a user sees at a glance which axes matter and which barely do, and can shrink
-the next grid. Failed and pruned trials are left out (a pruned trial's score comes from fewer
-epochs). Pure Python over the result's records: no Keras, no numpy.
+the next grid. An axis that some sub-grids of a list of grids leave out is summarised over
+the trials that have it. Failed and pruned trials are left out (a pruned trial's score comes
+from fewer epochs). Pure Python over the result's records: no Keras, no numpy.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class AxisEffect:
     values: tuple[ValueEffect, ...]
     spread: float | None  # max mean - min mean; None with fewer than two scored values
     best_value: Any = None  # the value with the best mean score
+    count: int = 0  # COMPLETE trials that have the axis
+    absent: int = 0  # COMPLETE trials whose sub-grid leaves the axis out (a list of grids)
 
     def __getitem__(self, index: int) -> ValueEffect:
         return self.values[index]
@@ -90,7 +93,8 @@ class Effects:
         ]
         for e in self.ranked():
             spread = "-" if e.spread is None else f"{e.spread:.4g}"
-            lines.append(f"  {e.axis}: spread {spread}")
+            absent = f" (over the n={e.count} trials that have it; {e.absent} leave it out)" if e.absent else ""
+            lines.append(f"  {e.axis}: spread {spread}{absent}")
             shown = self._screenful(e)
             width = max(len(display(v.value)) for v in shown)
             for v in shown:
@@ -172,5 +176,6 @@ def effects(result: SearchResult) -> Effects:
             if top is None or better(mean, means[top], result.direction):
                 top = i
         best_value = per_value[top].value if top is not None else None
-        axes.append(AxisEffect(name, tuple(per_value), spread, best_value))
+        having = sum(1 for t in completed if name in t.params)
+        axes.append(AxisEffect(name, tuple(per_value), spread, best_value, having, len(completed) - having))
     return Effects(result.objective, result.direction, tuple(axes))

@@ -1,6 +1,6 @@
 """``search()``: wires a grid, its data, a strategy, an executor and the result together.
 
-A search runs in phases, each with one job (STYLE 17):
+A search runs in phases, each with one job:
 
 1. validate — ``SearchSettings.create``: every setting on its own;
 2. plan — ``_plan``: the registry, the data factories, the objective and every refusal
@@ -105,11 +105,12 @@ def _plan(grid: GridFunction, settings: SearchSettings) -> _Plan:
     """Every refusal that needs the grid, its module or several settings at once."""
     space = grid.space
     s = settings
-    if space.size > MAX_UNCAPPED and s.max_trials is None:
+    if space.product_size > MAX_UNCAPPED and s.max_trials is None:
+        counting = "; counting what where= keeps is a pass over them all, and" if space.where is not None else ";"
         raise GridSpecError(
-            f"{grid.fn.__qualname__}() has a grid of {space.size:,} combinations ({space.describe()}); "
-            f"more than {MAX_UNCAPPED:,} needs max_trials=N (and perhaps strategy='random'), "
-            f"or fewer values per axis"
+            f"{grid.fn.__qualname__}() has a grid of {space.product_size:,} combinations "
+            f"({space.describe(count=False)}){counting} more than {MAX_UNCAPPED:,} needs max_trials=N (and perhaps "
+            f"strategy='random'), or fewer values per axis"
         )
     registry = scan(module_of(grid))
     train_fn = registry.factory("train", s.train)
@@ -283,6 +284,7 @@ def _open_storage(plan: _Plan) -> Journal:
     scored = {**s.score_fields(), "objective": plan.objective.name, "direction": plan.objective.direction}
     fingerprint = search_fingerprint(
         [(axis.name, axis.values) for axis in space.axes], plan.grid.fn, s.train, s.val, scored,
+        grids=[[(axis.name, axis.values) for axis in part.axes] for part in space.parts], where=space.where,
     )
     assert s.storage is not None
     return open_journal(s.storage, fingerprint, {
@@ -379,8 +381,8 @@ class _Loop:
 
     def _epochs(self, proposal: Proposal) -> int:
         """The budget of a proposal: the strategy's, or the combination's ``epochs`` axis."""
-        if self.epochs_axis:
-            return int(self.space[proposal.index]["epochs"])
+        if self.epochs_axis:  # a sub-grid without the axis trains the search's epochs
+            return int(self.space[proposal.index].get("epochs", proposal.epochs))
         return proposal.epochs
 
     def _task(self, proposal: Proposal) -> TrialTask:

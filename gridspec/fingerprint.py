@@ -1,12 +1,13 @@
 """The fingerprint of a search: what a stored trial's result depends on, hashed.
 
-Owns the canonical description of a search (the axes and their values in order, the model
+Owns the canonical description of a search (the axes and their values in order — for a
+list of grids each sub-grid's too, and a ``where=`` predicate's source —, the model
 function's and data factories' source, and the settings that change a trial's score:
 epochs, steps, objective, direction, seed, repeats, callbacks) and the human explanation of
 how two descriptions differ. The journal stores both, so a changed search is never silently
 given stale results. Knows nothing of Keras, SQLite or the search loop.
 
-Not covered, by design: helpers that the model function or the factories call, and files
+Not covered, by design: other functions that the model function or the factories call, and files
 they read. Changing those needs ``resume=False`` (``--fresh``); docs/journal.md says so.
 """
 
@@ -109,15 +110,27 @@ def search_fingerprint(
     train: Callable[..., Any] | None,
     val: Callable[..., Any] | None,
     settings: Mapping[str, Any],
+    *,
+    grids: Sequence[Sequence[tuple[str, Sequence[Any]]]] = (),
+    where: Callable[..., Any] | None = None,
 ) -> Fingerprint:
-    """The fingerprint of a search over ``axes`` (name, values) with these functions."""
-    parts = {
+    """The fingerprint of a search over ``axes`` (name, values) with these functions.
+
+    A list of sub-grids (``grids``, each its axes) and a ``where=`` predicate (by its
+    source, like the model function) are parts only when present, so the fingerprint of one
+    product is what it always was and its journals still resume.
+    """
+    parts: dict[str, Any] = {
         "axes": [_axis_part(name, values) for name, values in axes],
         "model": _function(model),
         "train": _function(train),
         "val": _function(val),
         "settings": {k: jsonable(v) for k, v in settings.items()},
     }
+    if len(grids) > 1:
+        parts["grids"] = [[_axis_part(name, values) for name, values in grid] for grid in grids]
+    if where is not None:
+        parts["where"] = _function(where)
     return Fingerprint.from_parts(parts)
 
 
@@ -140,20 +153,40 @@ def _describe_function(role: str, old: Mapping[str, str] | None, new: Mapping[st
     return [f"the source of the {role} {new['name']}() changed{_first_difference(old['source'], new['source'])}"]
 
 
+def _describe_axes(old_axes: list[Any], new_axes: list[Any], owner: str = "the grid") -> list[str]:
+    """``owner`` is ``the grid`` or ``sub-grid 2``."""
+    if [a[0] for a in old_axes] != [a[0] for a in new_axes]:
+        return [f"{owner}'s axes changed from ({', '.join(a[0] for a in old_axes)}) "
+                f"to ({', '.join(a[0] for a in new_axes)})"]
+    label = "grid axis" if owner == "the grid" else f"{owner}'s axis"
+    return [f"{label} {name!r} changed from [{_axis_text(was)}] to [{_axis_text(now)}]"
+            for (name, was), (_, now) in zip(old_axes, new_axes) if was != now]
+
+
+def _grids_text(grids: Sequence[Any] | None, axes: Sequence[Any]) -> str:
+    if not grids:
+        return f"one product ({', '.join(a[0] for a in axes)})"
+    return f"{len(grids)} sub-grids ({' | '.join(', '.join(a[0] for a in g) for g in grids)})"
+
+
+def _describe_grids(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The axes of one product, or of each sub-grid of a list of grids."""
+    old_grids, new_grids = old.get("grids"), new.get("grids")
+    old_axes, new_axes = list(old.get("axes", [])), list(new.get("axes", []))
+    if not old_grids and not new_grids:
+        return _describe_axes(old_axes, new_axes)
+    if not old_grids or not new_grids or len(old_grids) != len(new_grids):
+        return [f"the grid changed from {_grids_text(old_grids, old_axes)} to {_grids_text(new_grids, new_axes)}"]
+    changes: list[str] = []
+    for number, (was, now) in enumerate(zip(old_grids, new_grids), start=1):
+        changes += _describe_axes(list(was), list(now), f"sub-grid {number}")
+    return changes
+
+
 def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """What differs between two fingerprints' parts, one phrase per change."""
-    changes: list[str] = []
-    old_axes = [tuple(a) for a in old.get("axes", [])]
-    new_axes = [tuple(a) for a in new.get("axes", [])]
-    if [a[0] for a in old_axes] != [a[0] for a in new_axes]:
-        changes.append(
-            f"the grid's axes changed from ({', '.join(a[0] for a in old_axes)}) "
-            f"to ({', '.join(a[0] for a in new_axes)})"
-        )
-    else:
-        for (name, was), (_, now) in zip(old_axes, new_axes):
-            if was != now:
-                changes.append(f"grid axis {name!r} changed from [{_axis_text(was)}] to [{_axis_text(now)}]")
+    changes = _describe_grids(old, new)
+    changes += _describe_function("where= predicate", old.get("where"), new.get("where"))
     changes += _describe_function("model function", old.get("model"), new.get("model"))
     changes += _describe_function("training data factory", old.get("train"), new.get("train"))
     changes += _describe_function("validation data factory", old.get("val"), new.get("val"))

@@ -172,14 +172,15 @@ def draw(result: SearchResult, top: int = 15, dpi: int = 100) -> Any:
         ax = panels[i // columns][i % columns]
         for x, value_effect in enumerate(effect.values):
             wanted = key(value_effect.value)
-            scores = [float(t.score) for t in completed if key(t.params.get(effect.axis)) == wanted]  # type: ignore[arg-type]
+            scores = [float(t.score) for t in completed  # type: ignore[arg-type]
+                      if effect.axis in t.params and key(t.params[effect.axis]) == wanted]
             is_best = value_effect.count and key(effect.best_value) == wanted
             colour = _BEST if is_best else _OTHER
             if value_effect.mean is not None:
                 ax.bar(x, value_effect.mean, width=0.6, color=colour, alpha=0.18, edgecolor=colour)
             offsets = [((j % 7) - 3) * 0.04 for j in range(len(scores))]  # a fixed jitter
             ax.scatter([x + o for o in offsets], scores, color=colour, s=16, zorder=3)
-            if best is not None and key(best.params.get(effect.axis)) == wanted:
+            if best is not None and effect.axis in best.params and key(best.params[effect.axis]) == wanted:
                 ax.scatter([x], [best.score], marker="*", s=140, color=_BEST, edgecolor="black",
                            linewidth=0.6, zorder=4)
         ax.set_xticks(range(len(effect.values)), [_tick(v.value) for v in effect.values],

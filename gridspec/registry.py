@@ -21,6 +21,7 @@ import attrs
 from gridspec.decorators import (AUTO, FactorySpec, GridFunction, accepted_params, did_you_mean, factory_label,
                                  factory_spec, required_params)
 from gridspec.errors import GridError, GridSpecError, LookupFailed
+from gridspec.union import part_label
 
 __all__ = ["AUTO", "Registry", "check_axes", "check_factories", "load_module", "load_target", "module_of", "scan"]
 
@@ -203,6 +204,14 @@ def check_factories(grid: GridFunction, train: Callable[..., Any] | None, val: C
                     f"grid axis; a factory takes no arguments or only grid axes "
                     f"(axes: {', '.join(axes)}){did_you_mean(name, axes)}"
                 )
+            for number, part in enumerate(grid.space.parts, start=1):
+                if name not in part.names:
+                    raise GridError(
+                        f"data factory {factory_label(fn, kind)} has a parameter {name!r} with no "
+                        f"default, and {part_label(number, part)} has no axis {name!r}: an axis a "
+                        f"sub-grid leaves out is not passed; give {name} a default value or add "
+                        f"{name}=[...] to that sub-grid"
+                    )
 
 
 def check_axes(grid: GridFunction, train: Callable[..., Any] | None, val: Callable[..., Any] | None,

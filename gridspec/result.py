@@ -53,7 +53,7 @@ class Trial:
     duration: float = 0.0  # seconds
     error: str | None = None  # "ExceptionType: message"
     traceback: str | None = attrs.field(default=None, repr=False)
-    # the other trials of the fused group it trained in (SPEC §9); () when it trained alone
+    # the other trials of the fused group it trained in; () when it trained alone
     fused_with: tuple[int, ...] = attrs.field(default=(), converter=_int_tuple)
 
     @property
@@ -211,7 +211,9 @@ class SearchResult:
             "axes": list(self.axes),
             "best_params": self.best_params if self.completed else None,
             "best_score": self.best_score if self.completed else None,
-            "trials": [t.to_dict() for t in self.trials],
+            # an axis a trial's sub-grid leaves out is null, so every trial lists every axis
+            "trials": [{**t.to_dict(), "params": {**t.params, **{a: None for a in self.axes if a not in t.params}}}
+                       for t in self.trials],
         }
 
     def to_json(self, path: str | None = None) -> str:

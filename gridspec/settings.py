@@ -17,6 +17,7 @@ import attrs
 
 from gridspec.errors import GridSpecError
 from gridspec.naming import did_you_mean
+from gridspec.space import MAX_UNCAPPED
 from gridspec.strategies import CONTINUING as CONTINUING_STRATEGIES
 from gridspec.strategies import STRATEGIES
 from gridspec.decorators import AUTO
@@ -33,7 +34,6 @@ __all__ = [
     "cache_bytes",
 ]
 
-MAX_UNCAPPED = 1_000_000  # combinations a search may have without max_trials
 DEFAULT_CACHE_BYTES = 1 << 30  # shared training batches kept in memory (cache_data=True)
 STRATEGY_NAMES = STRATEGIES
 CONTINUING = CONTINUING_STRATEGIES  # strategies that continue promoted trials (eta, min_epochs)

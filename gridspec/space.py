@@ -17,7 +17,9 @@ import attrs
 from gridspec.errors import GridError
 from gridspec.values import a_kind, display, key, plain
 
-__all__ = ["Axis", "Space", "plain"]  # plain: re-exported from gridspec.values
+__all__ = ["MAX_UNCAPPED", "Axis", "Space", "plain"]  # plain: re-exported from gridspec.values
+
+MAX_UNCAPPED = 1_000_000  # combinations a search may have without max_trials
 
 
 def _describe(value: Any) -> str:
@@ -110,6 +112,25 @@ class Space:
         """Number of combinations (may exceed ``sys.maxsize``, unlike ``len``)."""
         return math.prod(len(axis) for axis in self.axes)
 
+    # One product is the simplest grid: the same questions a union of grids answers
+    # (``gridspec.union``), so callers need not tell the two apart.
+    @property
+    def parts(self) -> tuple[Space, ...]:
+        return (self,)
+
+    @property
+    def where(self) -> None:
+        return None
+
+    @property
+    def product_size(self) -> int:
+        """Combinations before any ``where=``: what the 1,000,000 cap is measured on."""
+        return self.size
+
+    def shape(self) -> str:
+        """``lr (2) x act (3) = 6``: the axes and their product, without the word."""
+        return f"{' x '.join(f'{axis.name} ({len(axis)})' for axis in self.axes)} = {self.size:,}"
+
     def __len__(self) -> int:
         return self.size
 
@@ -142,7 +163,7 @@ class Space:
             index = index * len(axis) + position
         return index
 
-    def describe(self) -> str:
-        """``lr (2) x act_in (3) = 6 combinations``: the shape of the grid in one line."""
-        shape = " x ".join(f"{axis.name} ({len(axis)})" for axis in self.axes)
-        return f"{shape} = {self.size:,} combination{'' if self.size == 1 else 's'}"
+    def describe(self, count: bool = True) -> str:
+        """``lr (2) x act_in (3) = 6 combinations``: the shape of the grid in one line
+        (``count`` is for a ``where=`` grid's sake: a product needs no counting)."""
+        return f"{self.shape()} combination{'' if self.size == 1 else 's'}"

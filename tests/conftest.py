@@ -1,4 +1,4 @@
-"""Shared helpers: tiny data and models, so real Keras training stays fast."""
+"""Shared test fixtures: tiny data and models, so real Keras training stays fast."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ def build(units, act):
 
 
 def _holds_tensorflow(pid: int) -> bool:
-    """Whether process ``pid`` has TensorFlow's library loaded (SPEC §10: the search's own
+    """Whether process ``pid`` has TensorFlow's library loaded (docs/workers.md: the search's own
     process does not need it when trials run elsewhere)."""
     return "libtensorflow" in Path(f"/proc/{pid}/maps").read_text()
 

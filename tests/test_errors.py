@@ -1,4 +1,4 @@
-"""Every bad usage from SPEC section 7, with its message pinned.
+"""Every bad usage docs/errors.md lists, with its message pinned.
 
 Each case: what the user wrote, the exception type, and the phrases the message must hold
 (what is wrong, the value as written, what would be valid).

@@ -1,4 +1,4 @@
-"""Fused trials through ``search()`` (SPEC §9): every faster path equals ``fuse=1`` trial by trial.
+"""Fused trials through ``search()`` (docs/search.md): every faster path equals ``fuse=1`` trial by trial.
 
 ``fuse=1`` is Keras's own ``fit``, one trial at a time: the oracle. Each test runs the same
 search both ways and compares every trial's status, epochs, best epoch, score and every
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -19,7 +17,7 @@ import pytest
 import gridspec as gs
 from gridspec.journal import load
 
-from conftest import ROOT, batches, run_cli
+from conftest import batches, run_cli
 
 
 # On JAX, on a CPU, a group's program computes each member exactly as fit does alone

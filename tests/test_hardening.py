@@ -1,4 +1,4 @@
-"""What a demanding user tried (issue 10, SPEC §12): one test per finding, from its reproduction.
+"""What a demanding user tried in 0.1: one test per finding, from its reproduction.
 
 The wrong winner, stale results, silent no-ops and lost outputs. CLI tests run the command
 in a subprocess and assert its exit status and that no traceback leaks.

@@ -48,7 +48,7 @@ def build(units, lr):
 SETTINGS = dict(epochs=2, steps_per_epoch=2, train=train, val=None)
 # Tests of what happens *between* trials (build order, Ctrl-C after "the trial in progress",
 # max_failures in a row, a kill between two trials) train one trial at a time: with fused
-# trials the unit of work is a group, journaled when the group finishes (SPEC §9);
+# trials the unit of work is a group, journaled when the group finishes;
 # tests/test_fused_search.py checks the same journal guarantees for groups.
 ALONE = dict(SETTINGS, fuse=1)
 

@@ -1,4 +1,4 @@
-"""The search's own process stays light when trials run elsewhere (SPEC §10, issue 12).
+"""The search's own process stays light when trials run elsewhere (docs/workers.md).
 
 With worker processes or Ray, a worker reads the first combination's data as it starts (the
 probe), so the search's process never imports TensorFlow (about 600 MiB) for it, and a data

@@ -88,7 +88,7 @@ def test_every_trial_sees_the_same_batches_in_the_same_order():
     result = probed.search(epochs=3, steps_per_epoch=4, validation_steps=2, train=train3, val=val2,
                            callbacks=[recorder], cache_data=False, fuse=1)
     # fuse=1: the recorder is one object that every trial writes to in turn; fused trials
-    # each get their own copy of the callbacks (SPEC §9), tested in test_fused_search.py
+    # each get their own copy of the callbacks (docs/search.md), tested in test_fused_search.py
     assert len(result.trials) == 4 and len(recorder.trials) == 4
     first = recorder.trials[0]
     for other in recorder.trials[1:]:

@@ -1,4 +1,4 @@
-"""Watching a search (SPEC §11): the live display in a terminal, plain lines in a pipe,
+"""Watching a search (docs/watching.md): the live display in a terminal, plain lines in a pipe,
 training progress events (in-process and from worker processes), ``show --watch``."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The wiring: one settings object, ``search()`` in phases, records truly frozen, the import rule.
 
-Each test here reproduces a defect found in 0.1 (issue 9): a leftover halving folder, a
+Each test here reproduces a defect found in 0.1: a leftover halving folder, a
 phantom search in the journal, a journal lock held by a kept exception, raw errors from
 settings, a traceback for a missing extra, ``refit`` dropping ``distribute``, mutable
 "frozen" records.
@@ -289,7 +289,7 @@ def test_the_loop_with_halving_groups_each_rung():
 
 
 # -- the import rule ---------------------------------------------------------------------------------
-PLAIN = ["result.py", "space.py", "journal.py", "fingerprint.py", "objective.py", "settings.py", "values.py", "progress.py",
+PLAIN = ["result.py", "space.py", "union.py", "journal.py", "fingerprint.py", "objective.py", "settings.py", "values.py", "progress.py",
          "frozen.py", "naming.py", "errors.py", "strategies"]
 ABOVE = {"gridspec.engine", "gridspec.trial", "gridspec.cli", "gridspec.executors", "gridspec.training",
          "gridspec.refit", "gridspec.runspec"}
@@ -339,7 +339,7 @@ def test_importing_gridspec_imports_neither_keras_nor_the_training_code():
     assert out.stdout.strip() == "[]"
 
 
-# -- axes named like training settings do what they say (issue 10, item 4) ----------------------
+# -- axes named like training settings do what they say -------------------------------------
 @gs.grid(lr=[0.01], epochs=[1, 3])
 def with_epochs(lr, **kwargs):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])

@@ -16,8 +16,9 @@ parent alone reports results (and writes any journal).
   whose worker dies runs again one member at a time, so only the culprit fails.
 - Memory: TensorFlow grows a process's resident memory by a few MiB per model however it is
   cleaned up, so a worker retires when its memory has grown by ``RECYCLE_GROWTH`` past its
-  baseline, taken after its first few groups of trials (or after ``GRIDSPEC_WORKER_MAX_TRIALS``
-  trials); its replacement is started
+  baseline (its memory after ``RECYCLE_BASELINE_UNITS`` units of work: a fused group counts
+  once, as a trial alone does) and it ran at least ``RECYCLE_MIN_UNITS`` units, or once it
+  ran ``GRIDSPEC_WORKER_MAX_TRIALS`` trials when that is set; its replacement is started
   ahead of time, while the old one finishes its last trials.
 - Ctrl-C: workers ignore SIGINT, so the trials in flight can finish when the parent asks
   for a graceful stop; ``shutdown(cancel=True)`` kills them at once.

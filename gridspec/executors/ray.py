@@ -1,9 +1,10 @@
-"""The Ray executor: each trial is a Ray task, on a local instance or an existing cluster.
+"""The Ray executor: each group of trials is a Ray task, on a local instance or an existing cluster.
 
-Follows ``concurrent.futures``: ``submit(task) -> Future[Trial]``. A task travels as data —
-a ``RunSpec`` (where the grid and its data factories live, and the search's settings) plus
-the ``TrialTask`` — and the Ray worker imports the user's module itself, rebuilds a
-``TrialRunner`` once per worker process and search, and runs the trial there. Trials come
+Follows ``concurrent.futures``: ``submit_many(tasks) -> [Future[Trial], ...]``, one Ray task
+per group (a fused group, or one trial alone). It travels as data — a ``RunSpec`` (where the
+grid and its data factories live, and the search's settings) plus the ``TrialTask``s — and
+the Ray worker imports the user's module itself, rebuilds a ``TrialRunner`` once per worker
+process and search, and runs the group there. Trials come
 back as ``Trial`` records; the search process stays the only one that writes results (and
 the journal). Ray is imported only here, and only when a search asks for it.
 
@@ -116,7 +117,7 @@ def _forget() -> None:
 
 # -- the executor ------------------------------------------------------------------------------
 class RayExecutor(Executor):
-    """Runs each ``TrialTask`` as a Ray task (``resources`` per trial: ``num_cpus``, ``num_gpus``).
+    """Runs each group of ``TrialTask``s as one Ray task (``resources`` per task: ``num_cpus``, ``num_gpus``).
 
     Connects to ``address`` (``"auto"``, ``"ray://head:10001"``, ``"127.0.0.1:6379"``), or
     starts a local instance when it is None (Ray's own ``RAY_ADDRESS`` is honoured). A Ray
@@ -219,7 +220,7 @@ def _drop_node_folders_on(ray: Any, search_key: str) -> None:
 
 
 def _capacity(cluster: Mapping[str, float], options: Mapping[str, Any]) -> int:
-    """Trials the cluster can run at once with ``options`` per trial (at least one)."""
+    """Tasks the cluster can run at once with ``options`` per task (at least one)."""
     fits = []
     for key, resource in (("num_cpus", "CPU"), ("num_gpus", "GPU")):
         need = float(options.get(key) or 0)

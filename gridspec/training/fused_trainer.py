@@ -1,4 +1,4 @@
-"""The fused trainer: fits that read the same batches train together (SPEC §9).
+"""The fused trainer: fits that read the same batches train together (docs/search.md, "Fused trials").
 
 Groups the fits it is given by what they read — the same data-factory arguments and
 ``batch_size`` (the runner's ``group_key``), the same seed, epochs and start epoch — builds

@@ -154,7 +154,7 @@ class TrialHooks:
         if settings.tensorboard_dir:
             from gridspec import tb
 
-            self.run_dir = tb.run_dir(settings.tensorboard_dir, task.number, space.size)
+            self.run_dir = tb.run_dir(settings.tensorboard_dir, task.number, space.product_size)
             tb.start_session(self.run_dir, task.params, self.axes, settings.objective, self.started)
 
     def callbacks(self, repeat: int) -> list[Any]:
