@@ -78,12 +78,20 @@ def test_numpy_batches_train_as_the_same_batches_through_tf_data():
         assert len(a.history["val_loss"]) == 2
 
 
-def test_each_batch_goes_to_the_device_once_for_the_whole_group(monkeypatch):
-    placed = []
+def test_batches_in_memory_go_to_the_device_once_for_the_whole_group_and_every_epoch(monkeypatch):
+    from_host = []
     put = jax.device_put
-    monkeypatch.setattr(jax, "device_put", lambda x, *a, **k: placed.append(1) or put(x, *a, **k))
-    fit_group([built(dense) for _ in range(4)], list(batches(1, 3)), epochs=2, validation_data=list(batches(2, 2)))
-    assert len(placed) == 2 * (3 + 2)  # per epoch: 3 training and 2 validation batches, not x4
+
+    def counting(x, *args, **kwargs):
+        from_host.extend(leaf for leaf in jax.tree_util.tree_leaves(x) if isinstance(leaf, np.ndarray))
+        return put(x, *args, **kwargs)
+
+    monkeypatch.setattr(jax, "device_put", counting)
+    fit_group([built(dense) for _ in range(4)], list(batches(1, 3)), epochs=3, validation_data=list(batches(2, 2)))
+    assert len(from_host) == 2 * (3 + 2)  # x and y of 3 training and 2 validation batches, once
+    from_host.clear()
+    fit_group([built(dense) for _ in range(4)], (b for b in batches(1, 6)), epochs=2, steps_per_epoch=3)
+    assert len(from_host) == 2 * 6  # a stream: each batch once for the group, not once a member
 
 
 def test_a_model_that_cannot_join_and_a_step_that_fails_to_trace_are_named():

@@ -18,7 +18,8 @@ validation's, and the end of training. A callback that reads weights mid-epoch c
 
 Each batch is read once for the group and placed on the device once (``jax.device_put``),
 then shared by every member's step: an epoch moves each batch from the host once, not
-once per member.
+once per member. Batches held in memory (a list) go to the device before the first step,
+so no epoch moves anything from the host (``epoch_data``).
 
 On a CPU every member's results are bit-identical to ``fit``'s: each member's computation
 in the group's program is the one ``fit`` compiles for it alone. On a GPU XLA may pick other
@@ -110,27 +111,33 @@ def epoch_data(data: Any, steps: int | None) -> Any:
     """``data`` in a form Keras's epoch iterator reads as ``fit`` would.
 
     A ``tf.data.Dataset``, a ``keras.utils.PyDataset``, a generator, or arrays as ``fit``
-    takes them (a tuple ``(x, y[, sample_weight])``) go as they are. Another
-    iterable of numpy batches is read anew each epoch when ``steps`` is unset (a list of
-    batches, replayed), and read on across epochs when it is set (one long stream).
+    takes them (a tuple ``(x, y[, sample_weight])``) go as they are: each batch then goes to
+    the device as the group reads it, once for every member. A list of numpy batches (data
+    held in memory) goes to the device once, before the first step, and each epoch reads it
+    there: replayed from its start when ``steps`` is unset, read on across epochs when it
+    is set, as ``fit`` reads a list's batches. Another iterable is read as it comes with
+    ``steps`` (it may be endless), else collected into a list first.
     """
+    import jax
     from keras.utils import PyDataset
 
     if (hasattr(data, "as_numpy_iterator") or isinstance(data, (PyDataset, tuple))
             or inspect.isgenerator(data)):
         return data
-    if steps:
+    if steps and not isinstance(data, list):
         return (batch for batch in data)
-    batches = list(data)
+    placed = [jax.device_put(batch) for batch in data]
+    if steps:
+        return (batch for batch in placed)
 
     class Replay(PyDataset):  # type: ignore[misc]
-        """A list of batches, one epoch: Keras reads it as it reads a ``PyDataset``."""
+        """The batches, one epoch: Keras reads it as it reads a ``PyDataset``."""
 
         def __len__(self) -> int:
-            return len(batches)
+            return len(placed)
 
         def __getitem__(self, index: int) -> Any:
-            return batches[index]
+            return placed[index]
 
     return Replay()
 
