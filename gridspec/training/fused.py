@@ -27,9 +27,9 @@ Keras ``SeedGenerator`` of its own (stateful ``tf.random.*`` ops, whose seeds de
 place in the traced graph, or Keras's global seed generator) may draw other numbers in a
 group. Keras layers (``Dropout`` and the rest) carry their own seed state and are unaffected.
 
-TensorFlow backend only (``fused_supported()``). Knows nothing of gridspec's engine,
-strategies, journal or executors: it takes models, datasets and callbacks, and returns
-histories.
+TensorFlow backend only (``fused_supported()``); ``jax_group`` runs the same loop on JAX.
+Knows nothing of gridspec's engine, strategies, journal or executors: it takes models,
+datasets and callbacks, and returns histories.
 """
 
 from __future__ import annotations
@@ -204,7 +204,13 @@ class _Member:
 
 
 class _GroupLoop:
-    """``TensorFlowTrainer.fit`` and ``evaluate``, with each step taken by the whole group."""
+    """``TensorFlowTrainer.fit`` and ``evaluate``, with each step taken by the whole group.
+
+    The loop is what Keras's ``fit`` does on every backend; what differs (the epoch
+    iterators, building state, the group's step, and the ``_steps_begin`` / ``_steps_end``
+    around each run of steps, where JAX moves state in and out of the models) is in the
+    methods a backend overrides (``jax_group._JaxGroupLoop``).
+    """
 
     def __init__(self, models: Sequence[Any], callbacks: list[list[Any]], train_data: Any,
                  steps_per_epoch: int | None, validation_data: Any,
