@@ -2,7 +2,7 @@
 
 Owns the decision, made in the parent process because only it sees every trial: each
 COMPLETE trial leaves its best-epoch model in a staging folder next to ``save_best``
-(written by ``gridspec.keras_hooks`` wherever the trial ran); when a trial beats the best so
+(written by ``gridspec.training.hooks`` wherever the trial ran); when a trial beats the best so
 far, its file atomically replaces ``save_best`` (``os.replace``, same filesystem); every other
 staged file is deleted at once. Disk use stays at ``save_best`` plus one staged file per
 trial in flight. Knows no Keras: it moves files and compares scores.
@@ -18,12 +18,19 @@ from typing import Any
 from gridspec.errors import GridSpecError
 from gridspec.result import Trial, TrialStatus, better
 
-__all__ = ["BestModelFile", "check_save_best", "make_staging", "staged_model_path"]
+__all__ = ["BestModelFile", "check_save_best", "make_staging", "staged_model_path", "staging_folder"]
 
 
 def staged_model_path(staging: str, number: int) -> str:
     """Where trial ``number`` leaves its model for the parent to keep or delete."""
     return os.path.join(staging, f"trial-{number}.keras")
+
+
+def staging_folder(path: str) -> str:
+    """A search's own staging folder for ``save_best`` (an absolute path): next to it, so
+    that ``os.replace`` stays on one filesystem (atomic). Only named: the first trial that
+    saves creates it (``make_staging``), ``BestModelFile.close`` removes it."""
+    return os.path.join(os.path.dirname(path), f".gridspec-staging-{uuid.uuid4().hex[:12]}")
 
 
 def make_staging(staging: str) -> None:
@@ -64,13 +71,11 @@ class BestModelFile:
     holds ``result.best``'s model whatever order parallel trials finish in.
     """
 
-    def __init__(self, path: str, direction: str) -> None:
+    def __init__(self, path: str, direction: str, staging: str | None = None) -> None:
         self.path = check_save_best(path)
         self.direction = direction
         self.best: tuple[float, int] | None = None  # (score, trial number) of the file's model
-        # Next to save_best, so that os.replace stays on one filesystem (atomic). Created by
-        # the first trial that saves (``staged_model_path``), removed by ``close``.
-        self.staging = os.path.join(os.path.dirname(self.path), f".gridspec-staging-{uuid.uuid4().hex[:12]}")
+        self.staging = staging if staging is not None else staging_folder(self.path)
 
     def _beats(self, trial: Trial) -> bool:
         assert trial.score is not None

@@ -9,8 +9,10 @@ real terminal; its Python-side warnings (``tf.get_logger()``, absl, ``warnings``
 inside TensorFlow) go the same way.
 
 Every output path (``--json``, ``--csv``, ``--plot``, ``--save-best``) is checked before
-anything trains. Ctrl-C or SIGTERM stops after the trial in progress is recorded, prints the
-finished trials' leaderboard, writes the requested files and exits 130 (143 for SIGTERM).
+anything trains. Ctrl-C or SIGTERM stops the search (after the trial in progress is recorded,
+or at the next epoch end of a group training together, whose trials are then not recorded),
+prints the finished trials' leaderboard, writes the requested files (even with no trial
+finished) and exits 130 (143 for SIGTERM), also when the last trial finished meanwhile.
 Output piped into a reader that quits early (``| head``) ends quietly: a search goes on and
 stops writing.
 """
@@ -301,6 +303,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
                             f"--storage search.sqlite, or leave --storage out to keep no journal")
     _check_output_path("--json", args.json)
     _check_output_path("--csv", args.csv)
+    _check_extras(args)
     _check_plot_option(args)
     grid = _load_grid(args.target)
     try:
@@ -334,11 +337,12 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
             tensorboard_dir=args.tensorboard,
         )
     except SearchInterrupted as exc:  # Ctrl-C or SIGTERM: what finished is still reported
-        if exc.result is not None and exc.result.trials:
-            out.write(exc.result.summary() + "\n")
+        if exc.result is not None:
+            if exc.result.trials:
+                out.write(exc.result.summary() + "\n")
             if exc.result.ranked():
                 out.write(exc.result.leaderboard(top=_top(args.top)) + "\n")
-            _write_files(exc.result, args, out)
+            _write_files(exc.result, args, out)  # however little finished: the files say so
         raise
     except SearchError as exc:  # every trial failed, or --max-failures: the files still say so
         if exc.result is not None:
@@ -413,6 +417,18 @@ def _add_insight_options(parser: Any, save: bool) -> None:
     parser.add_argument("--plot", metavar="PNG", help="draw the leaderboard and one panel per axis into PNG")
 
 
+def _check_extras(args: argparse.Namespace) -> None:
+    """Every optional package this run needs, named in one message when several are missing."""
+    from gridspec.errors import require_extras
+
+    needs = [("matplotlib", "plot", "--plot", "matplotlib")] if getattr(args, "plot", None) else []
+    if getattr(args, "tensorboard", None):
+        needs.append(("tensorboard.plugins.hparams.api", "tensorboard", "--tensorboard", "tensorboard"))
+    if getattr(args, "executor", None) == "ray":
+        needs.append(("ray", "ray", "--executor ray", "Ray"))
+    require_extras(needs)
+
+
 def _check_plot_option(args: argparse.Namespace) -> None:
     """Say before anything trains that --plot can't work (no matplotlib, a missing folder)."""
     path = getattr(args, "plot", None)
@@ -424,7 +440,9 @@ def _check_plot_option(args: argparse.Namespace) -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise GridSpecError('--plot needs matplotlib; install it with pip install "gridspec[plot]"') from None
+        from gridspec.errors import install_hint
+
+        raise GridSpecError(f"--plot needs matplotlib; install it with {install_hint(['plot'])}") from None
 
 
 def _write_insights(result: Any, args: argparse.Namespace, out: TextIO) -> None:

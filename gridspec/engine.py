@@ -27,26 +27,28 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 
-from gridspec.artifacts import BestModelFile, check_save_best
+from gridspec.artifacts import BestModelFile, check_save_best, staging_folder
 from gridspec.decorators import GridFunction
-from gridspec.errors import GridSpecError, SearchError, SearchInterrupted
+from gridspec.errors import GridSpecError, SearchError, SearchInterrupted, require_extras
 from gridspec.executors import Executor, check_not_in_worker, make_executor
 from gridspec.fingerprint import search_fingerprint
 from gridspec.interrupt import StopRequest
 from gridspec.journal import Journal, open_journal
 from gridspec.objective import Objective
 from gridspec.progress import Event, Note, SearchFinished, SearchStarted, TrialFinished, TrialStarted
+from gridspec.records import RunFolders, TrialSettings, TrialTask
 from gridspec.registry import module_of, scan
 from gridspec.result import SearchResult, Trial, TrialStatus
 from gridspec.runspec import RunSpec
 from gridspec.settings import MAX_UNCAPPED, SearchSettings
 from gridspec.strategies import Decision, Proposal, Strategy, make_strategy
-from gridspec.trial import TrialRunner, TrialSettings, TrialTask, failed_trial
+from gridspec.trial import TrialRunner, failed_trial
 
 __all__ = ["MAX_UNCAPPED", "SearchContext", "search", "run_search"]
 
@@ -86,8 +88,7 @@ class _Plan:
     grid: GridFunction
     settings: SearchSettings  # train/val resolved to callables (or None)
     objective: Objective
-    trial_settings: TrialSettings
-    tensorboard_dir: str | None
+    trial_settings: TrialSettings  # its folders named, none created yet
     save_best: str | None
     runspec: RunSpec | None  # for executors that leave this process
     epochs_axis: bool  # an ``epochs`` axis sets each combination's budget
@@ -136,23 +137,24 @@ def _plan(grid: GridFunction, settings: SearchSettings) -> _Plan:
                     f"grid axis epochs={list(values)!r} sets each combination's epochs, so its values "
                     f"must be positive integers (got {value!r})"
                 )
+    require_extras([need for need, wanted in (  # every missing extra, said at once
+        (("tensorboard.plugins.hparams.api", "tensorboard", "tensorboard_dir= (--tensorboard)", "tensorboard"),
+         s.tensorboard_dir is not None),
+        (("ray", "ray", 'executor="ray"', "Ray"), s.executor == "ray")) if wanted])
     save_best = check_save_best(s.save_best) if s.save_best is not None else None
     tensorboard_dir = _check_tensorboard_dir(s.tensorboard_dir) if s.tensorboard_dir is not None else None
     settings = s.evolve(train=train_fn, val=val_fn)
-    trial_settings = TrialSettings(
-        objective=objective.name,
-        direction=objective.direction,
-        steps_per_epoch=s.steps_per_epoch,
-        validation_steps=s.validation_steps,
-        seed=s.seed,
-        repeats=s.repeats,
-        cache_bytes=s.cache_bytes,
-        keras_verbose=s.keras_verbose,
+    runs_here = s.executor is None and s.workers == 1 and not s.gpus
+    folders = RunFolders(
+        checkpoint_dir=_checkpoint_dir(s.storage) if s.continues else None,
+        save_dir=staging_folder(save_best) if save_best is not None else None,
         tensorboard_dir=tensorboard_dir,
-        fuse=s.fuse,
+        # only this process continues its trials, and nothing resumes them
+        lazy_checkpoints=runs_here and s.storage is None,
     )
+    trial_settings = TrialSettings.from_search(s, objective, folders)
     runspec = None
-    if s.executor is not None or s.workers > 1 or s.gpus:
+    if not runs_here:
         check_not_in_worker()
         if s.executor == "ray":
             from gridspec.executors.ray import import_ray
@@ -160,7 +162,7 @@ def _plan(grid: GridFunction, settings: SearchSettings) -> _Plan:
             import_ray()  # a missing extra is said before anything is created
         runspec = RunSpec.from_search(grid, train_fn, val_fn, trial_settings,
                                       callbacks=s.callbacks, distribute=s.distribute, probe=space[0])
-    return _Plan(grid, settings, objective, trial_settings, tensorboard_dir, save_best, runspec, epochs_axis)
+    return _Plan(grid, settings, objective, trial_settings, save_best, runspec, epochs_axis)
 
 
 def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
@@ -171,70 +173,60 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
     from gridspec.display import reporter  # the displays live with the CLI: imported on use
 
     report = reporter(s.verbose)
+    # a running trial's epochs (and batches, for a live view) reach the display too
     runner = TrialRunner(grid, s.train, s.val, plan.trial_settings, callbacks=s.callbacks,
                          distribute=s.distribute,
-                         notes=(lambda text: report(Note(text))) if report else None)
+                         notes=(lambda text: report(Note(text))) if report else None,
+                         progress=report, progress_batches=bool(getattr(report, "wants_batches", False)))
+    folders = plan.trial_settings.folders
     if plan.runspec is None:  # phase 3: data mistakes surface before anything is created
         runner.prepare(space[0])
     strategy = plan.strategy()
     started = time.perf_counter()
-    stop = StopRequest(lambda: report(Note(
-        "interrupted: stopping after the trial in progress is recorded (Ctrl-C again to stop at once)"))
-        if report else None)
     loop: _Loop | None = None
+    stop = StopRequest(lambda: report(Note(_stop_note(loop, runner, plan))) if report else None)
     journal: Journal | None = None
     interrupted = False
-    try:
-        with contextlib.ExitStack() as stack:  # phase 4: whatever is opened is closed
-            if report is not None and callable(getattr(report, "close", None)):
-                stack.callback(getattr(report, "close"))  # a live display stops drawing on every path
-            checkpoint_dir = _checkpoint_dir(s.storage) if s.continues else None
-            if checkpoint_dir is not None:
-                stack.push(lambda *exc: _drop_checkpoints(checkpoint_dir, journal, stop, interrupted))
-            best_file = BestModelFile(plan.save_best, plan.objective.direction) if plan.save_best else None
-            if best_file is not None:
-                stack.callback(best_file.close)
-            run_settings = attrs.evolve(plan.trial_settings, checkpoint_dir=checkpoint_dir,
-                                        save_dir=best_file.staging if best_file is not None else None,
-                                        # only this process continues its trials, and nothing resumes them
-                                        lazy_checkpoints=plan.runspec is None and s.storage is None)
-            runner.settings = run_settings
-            runspec = attrs.evolve(plan.runspec, settings=run_settings) if plan.runspec is not None else None
-            executor = make_executor(s, runner, runspec)
-            if report is not None:  # a running trial's epochs (and batches, for a live view) reach it too
-                runner.progress, runner.progress_batches = report, bool(getattr(report, "wants_batches", False))
-                executor.progress = report  # worker processes send their epochs back
-            stack.push(lambda et, ev, tb: executor.shutdown(cancel=interrupted or et is not None))
-            # phase 3 where the trials run: a worker reads the first combination's data as it
-            # starts (so this process needs no TensorFlow), before the journal is touched
-            executor.wait_ready()
-            journal = _open_storage(plan) if s.storage is not None else None
+    with contextlib.ExitStack() as stack:  # phase 4: whatever is opened is closed
+        if report is not None and callable(getattr(report, "close", None)):
+            stack.callback(getattr(report, "close"))  # a live display stops drawing on every path
+        checkpoint_dir = folders.checkpoint_dir
+        if checkpoint_dir is not None:  # created by the first trial that keeps a model
+            stack.push(lambda *exc: _drop_checkpoints(checkpoint_dir, journal, stop, interrupted))
+        best_file = BestModelFile(plan.save_best, plan.objective.direction, folders.save_dir) if plan.save_best else None
+        if best_file is not None:
+            stack.callback(best_file.close)
+        # worker processes send their trials' epochs back to the display
+        executor = make_executor(s, runner, plan.runspec, progress=report)
+        stack.push(lambda et, ev, tb: executor.shutdown(cancel=interrupted or et is not None))
+        # phase 3 where the trials run: a worker reads the first combination's data as it
+        # starts (so this process needs no TensorFlow), before the journal is touched
+        executor.wait_ready()
+        journal = _open_storage(plan) if s.storage is not None else None
+        if journal is not None:
+            stack.callback(journal.close)
+        loop = _Loop(space, strategy, executor, report, journal, s.max_failures,
+                     on_trial=best_file.offer if best_file is not None else None,
+                     group_size=runner.group_size, group_key=runner.sources.key,
+                     epochs_axis=plan.epochs_axis)
+        if report:
+            report(SearchStarted(strategy.total, space.size, plan.objective.name,
+                                 plan.objective.direction, s.strategy, space.describe()))
             if journal is not None:
-                stack.callback(journal.close)
-            loop = _Loop(space, strategy, executor, report, journal, s.max_failures,
-                         on_trial=best_file.offer if best_file is not None else None,
-                         group_size=runner.group_size, group_key=runner.group_key,
-                         epochs_axis=plan.epochs_axis)
-            if report:
-                report(SearchStarted(strategy.total, space.size, plan.objective.name,
-                                     plan.objective.direction, s.strategy, space.describe()))
-                if journal is not None:
-                    report(Note(_storage_note(journal, plan.strategy(), strategy.total)))
-            if plan.tensorboard_dir is not None:
-                from gridspec import tb
+                report(Note(_storage_note(journal, plan.strategy(), strategy.total)))
+        if folders.tensorboard_dir is not None:
+            from gridspec import tb
 
-                tb.write_experiment(plan.tensorboard_dir, {a.name: a.values for a in space.axes},
-                                    plan.objective.name)
-            try:
-                with stop:
-                    trials = loop.run(stop)  # phase 5
-            except KeyboardInterrupt:  # a second Ctrl-C: stop at once; trials in progress are lost
-                interrupted, trials = True, loop.collected()
-    finally:
-        runner.settings = plan.trial_settings
+            tb.write_experiment(folders.tensorboard_dir, {a.name: a.values for a in space.axes},
+                                plan.objective.name)
+        try:
+            with stop:
+                trials = loop.run(stop)  # phase 5
+        except KeyboardInterrupt:  # a second Ctrl-C, or a group stopped at an epoch end
+            interrupted, trials = True, loop.collected()  # (StopAtEpochEnd): its trials are lost
     # phase 6
     assert loop is not None
-    interrupted = interrupted or (stop.requested and loop.finished < strategy.total)
+    interrupted = interrupted or stop.requested  # even if the last trial then finished: asked to stop
     result = SearchResult(
         trials=tuple(trials),
         objective=plan.objective.name,
@@ -245,7 +237,7 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
     )
     if interrupted:
         storage = s.storage
-        message = f"search interrupted after {loop.finished} of {strategy.total} trials; " + (
+        message = f"search interrupted after {loop.done()} of {strategy.total} trials; " + (
             f"every finished trial is recorded in {storage}: run the same search again to resume "
             f"(gridspec run ... --storage {storage})" if storage is not None
             else "the finished trials are in this exception's .result; pass storage=PATH "
@@ -254,7 +246,9 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
         raise SearchInterrupted(message, result)
     if report:
         report(SearchFinished(result))
-    if loop.gave_up is not None and loop.finished < strategy.total:
+    # fuse=1 stops right after the streak; a group trains its later members anyway, and
+    # having trained them does not make the streak count less
+    if loop.gave_up is not None and (loop.finished < strategy.total or loop.told_after_give_up):
         last = loop.gave_up
         raise SearchError(
             f"stopped after {s.max_failures} consecutive failed trials (max_failures={s.max_failures}); "
@@ -269,6 +263,18 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
             first_error=first, result=result,
         )
     return result
+
+
+def _stop_note(loop: _Loop | None, runner: TrialRunner, plan: _Plan) -> str:
+    """What a first Ctrl-C waits for: a group training in this process stops at its next
+    epoch end (``gridspec.interrupt.check_stop``) and is not recorded; a trial alone, or the
+    work of worker processes and Ray, finishes and is recorded."""
+    group = loop.in_progress if loop is not None else ()
+    if plan.runspec is None and len(group) > 1 and runner.group_size > 1:
+        again = " and train again when the search is resumed" if plan.settings.storage is not None else ""
+        return (f"interrupted: stopping the running group of {len(group)} trials at its next epoch end; "
+                f"its trials are not recorded{again} (Ctrl-C again to stop at once)")
+    return "interrupted: stopping after the trial in progress is recorded (Ctrl-C again to stop at once)"
 
 
 def _drop_checkpoints(folder: str, journal: Any, stop: StopRequest, interrupted: bool) -> None:
@@ -295,15 +301,20 @@ def _open_storage(plan: _Plan) -> Journal:
 
 
 def _storage_note(journal: Journal, fresh_plan: Strategy, total: int) -> str:
-    """The line that says what the journal holds for this run: what resumes, what reruns."""
+    """The line that says what the journal holds for this run: what resumes, what reruns,
+    counted in trials (combinations), not in the rung runs of a halving-type search."""
     if not journal.resumed:
         kept = f" (the {journal.previous} earlier in the file are kept)" if journal.previous else ""
         return f"storage {journal.label}: new search {journal.search.id}{kept}"
-    done = 0  # replay the strategy on the stored scores: exactly what this run will skip
+    # replay the strategy on the stored scores: exactly what this run will skip. A trial of
+    # a halving-type search is done once every rung it is proposed for is stored.
+    stored_runs: set[int] = set()
+    missing: set[int] = set()
     while isinstance(proposal := fresh_plan.ask(), Proposal):
         stored = journal.stored(proposal.number, proposal.epochs)
-        done += stored is not None
+        (stored_runs if stored is not None else missing).add(proposal.number)
         fresh_plan.tell(proposal, stored.score if stored is not None else None)
+    done = len(stored_runs - missing)
     again = [f"{len(journal.search.running)} interrupted"] if journal.search.running else []
     failed = sum(1 for t in journal.search.trials if t.status is TrialStatus.FAILED)
     again += [f"{failed} failed"] if failed else []
@@ -327,10 +338,12 @@ def _check_tensorboard_dir(path: Any) -> str:
 
 def _checkpoint_dir(storage: str | None) -> str:
     """Where halving keeps models between rungs: next to the journal (so an interrupted
-    search continues its trials when resumed), else a temporary folder of this search."""
+    search continues its trials when resumed), else a temporary folder of this search.
+    Only named here: the first trial that keeps a model creates it."""
     if storage is not None and storage != ":memory:":
-        return os.path.abspath(storage) + ".checkpoints"  # created by the first trial
-    return tempfile.mkdtemp(prefix="gridspec-halving-", dir=os.environ.get("GRIDSPEC_CHECKPOINT_DIR"))
+        return os.path.abspath(storage) + ".checkpoints"
+    parent = os.environ.get("GRIDSPEC_CHECKPOINT_DIR") or tempfile.gettempdir()
+    return os.path.join(os.path.abspath(parent), f"gridspec-halving-{uuid.uuid4().hex}")
 
 
 class _Loop:
@@ -368,12 +381,15 @@ class _Loop:
         self.max_failures = max_failures
         self.failures_in_a_row = 0
         self.gave_up: Trial | None = None  # the last of max_failures failures in a row
+        self.told_after_give_up = 0  # trials of the same group(s) that finished after it
         self.started_in: dict[int, int] = {}  # rung -> trials submitted (halving counts per rung)
         self.finished_in: dict[int, int] = {}
         self._groups_left: dict[int, int] = {}  # group id -> members still running
         self._next_group = 0
         self._order: dict[concurrent.futures.Future[Trial], int] = {}  # submission order
         self._arrived_with = 0  # outcomes that arrived with the one being told, still to tell
+        self.in_progress: tuple[int, ...] = ()  # the trials of the group being submitted
+        self._budgets: dict[int, int] = {}  # combination index -> budget of its latest outcome
 
     def _emit(self, event: Event) -> None:
         if self.report is not None:
@@ -413,7 +429,11 @@ class _Loop:
         gid = self._next_group
         self._next_group += 1
         self._groups_left[gid] = len(group)
-        futures = self.executor.submit_many(tasks)
+        self.in_progress = tuple(task.number for task in tasks)  # in-process: trains right here
+        try:
+            futures = self.executor.submit_many(tasks)
+        finally:
+            self.in_progress = ()
         for future in futures:
             self._order[future] = len(self._order)
         return {future: (proposal, gid) for future, proposal in zip(futures, group)}
@@ -422,6 +442,7 @@ class _Loop:
         """A proposal the journal already answers: no training, params taken from the grid."""
         trial = attrs.evolve(stored, params=self.space[proposal.index])
         self.trials[proposal.index] = trial
+        self._budgets[proposal.index] = self._epochs(proposal)
         if self.on_trial is not None:
             self.on_trial(trial)
         self.plan.tell(proposal, stored.score)
@@ -434,16 +455,19 @@ class _Loop:
         if exc is not None:
             if isinstance(exc, GridSpecError) and not any(t.ok for t in self.trials.values()):
                 raise exc  # a mistake in the definition: stop before it repeats N times
-            trial = failed_trial(self._task(proposal), exc, 0.0)
+            trial = failed_trial(self._task(proposal), exc, 0.0, fused_with=getattr(exc, "fused_with", ()))
         else:
             trial = future.result()
         if self.journal is not None:  # committed before anyone hears of the trial
             self.journal.record_finish(trial, self._epochs(proposal))
         self.trials[proposal.index] = trial
+        self._budgets[proposal.index] = self._epochs(proposal)
+        if self.gave_up is not None:
+            self.told_after_give_up += 1
         if trial.status is TrialStatus.FAILED:
             self.failures_in_a_row += 1
             if self.max_failures is not None and self.failures_in_a_row >= self.max_failures:
-                self.gave_up = trial
+                self.gave_up = self.gave_up or trial  # the streak's end, as fuse=1 would stop there
         else:
             self.failures_in_a_row = 0
         if self.on_trial is not None:
@@ -470,6 +494,16 @@ class _Loop:
             return overall, self.plan.total
         return per_rung[proposal.rung], rung_size
 
+    def done(self) -> int:
+        """Trials finished for good, not rung runs: under halving, ASHA and Hyperband a trial
+        once it failed, was pruned or reached the full budget."""
+        full = getattr(self.plan, "epochs", None) if getattr(self.plan, "continues", False) else None
+        if not isinstance(full, int):
+            return len(self.trials)
+        pruned = self.plan.pruned
+        return sum(1 for i, t in self.trials.items()
+                   if t.status is TrialStatus.FAILED or i in pruned or self._budgets.get(i, 0) >= full)
+
     def collected(self) -> list[Trial]:
         pruned = self.plan.pruned
         return [
@@ -494,6 +528,7 @@ class _Loop:
             if not stopping and slots > 0:
                 while len(batch) < self.group_size * slots:
                     decision = self.plan.ask()
+                    self._rung_notes()  # a rung decided as it promotes: said before its trials train
                     if not isinstance(decision, Proposal):
                         break
                     stored = self._stored(decision)

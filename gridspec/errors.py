@@ -24,7 +24,9 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "install_hint",
     "require_extra",
+    "require_extras",
     "DataError",
     "GridError",
     "GridSpecError",
@@ -62,6 +64,12 @@ class MissingExtra(GridSpecError, ImportError):
     """An optional package a feature needs is not installed; the message names the extra."""
 
 
+def install_hint(extras: list[str]) -> str:
+    """How to install extras: from the package index, and in a source checkout (a clone)."""
+    names = ",".join(extras)
+    return f'pip install "gridspec[{names}]" (in a source checkout: pip install -e ".[{names}]")'
+
+
 def require_extra(module: str, extra: str, feature: str, package: str | None = None) -> Any:
     """Import ``module`` for ``feature``, or raise ``MissingExtra`` naming the extra to install."""
     import importlib
@@ -70,8 +78,26 @@ def require_extra(module: str, extra: str, feature: str, package: str | None = N
         return importlib.import_module(module)
     except ImportError:
         raise MissingExtra(
-            f'{feature} needs {package or module.split(".")[0]}; install it with pip install "gridspec[{extra}]"'
+            f'{feature} needs {package or module.split(".")[0]}; install it with {install_hint([extra])}'
         ) from None
+
+
+def require_extras(needs: list[tuple[str, str, str, str]]) -> None:
+    """Check at once every extra a run needs — ``(module, extra, feature, package)`` each — and
+    raise one ``MissingExtra`` naming all that are missing, rather than one per attempt."""
+    import importlib
+
+    missing = []
+    for module, extra, feature, package in needs:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append((package, extra, feature))
+    if not missing:
+        return
+    said = " and ".join(f"{feature} needs {package}" for package, _, feature in missing)
+    them = "it" if len(missing) == 1 else "them"
+    raise MissingExtra(f"{said}; install {them} with {install_hint([extra for _, extra, _ in missing])}")
 
 
 class SearchError(GridSpecError):

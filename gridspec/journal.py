@@ -32,6 +32,7 @@ import attrs
 from gridspec.errors import JournalError
 from gridspec.fingerprint import Fingerprint, describe_changes, jsonable
 from gridspec.result import SearchResult, Trial, TrialStatus
+from gridspec.strategies import CONTINUING as _CONTINUING
 
 __all__ = [
     "FORMAT",
@@ -111,8 +112,8 @@ def _decode(row: Sequence[Any]) -> dict[str, Any]:
 class SQLiteBackend:
     """An SQLite file in WAL mode: one writer (this process), any number of readers.
 
-    ``writable=False`` opens for reading only and never changes the database (SQLite may
-    leave its ``-wal``/``-shm`` companions beside a journal it reads). A file
+    ``writable=False`` opens for reading only and never changes the database; beside a
+    journal that no search is writing it leaves no ``-wal``/``-shm`` companions either. A file
     that exists must be a gridspec journal of a schema this version reads; it is checked
     before anything is written, and refused untouched otherwise.
     """
@@ -136,7 +137,11 @@ class SQLiteBackend:
             if writable:
                 self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
             else:
-                self._db = sqlite3.connect(f"file:{_uri(self.path)}?mode=ro", uri=True, timeout=30.0, isolation_level=None)
+                # A journal no search is writing, with no -wal left by one, cannot change while
+                # it is read: opened immutable, SQLite leaves no -wal/-shm beside it.
+                still = existing and not os.path.exists(self.path + "-wal") and not being_written(self.path)
+                self._db = sqlite3.connect(f"file:{_uri(self.path)}?mode=ro{'&immutable=1' if still else ''}",
+                                           uri=True, timeout=30.0, isolation_level=None)
             if existing:
                 _check_journal(self._db, self.path)
             if writable:
@@ -399,10 +404,41 @@ class StoredSearch:
     running: tuple[int, ...] = ()  # started and never finished: interrupted, or in progress
     searches: int = 1  # searches in the file
     path: str | None = None
+    budgets: dict[int, int] = attrs.field(factory=dict, repr=False)  # number -> budget of its latest finish
+    live: bool = False  # a search was writing the file when it was read
 
     @property
     def trials(self) -> tuple[Trial, ...]:
-        return tuple(self.latest[n] for n in sorted(self.latest))
+        """Each trial's latest finish; under halving, ASHA and Hyperband a COMPLETE trial that
+        stopped below the full budget is PRUNED, as the search's own result says, unless it
+        runs on (promoted) or, while the search runs, waits for its rung to end."""
+        below = self._below_budget()
+        waiting = set(self.waiting)
+        return tuple(
+            attrs.evolve(self.latest[n], status=TrialStatus.PRUNED) if n in below and n not in waiting
+            else self.latest[n]
+            for n in sorted(self.latest)
+        )
+
+    @property
+    def waiting(self) -> tuple[int, ...]:
+        """Trials of a running halving-type search that finished a lower rung and may still be
+        promoted: neither pruned nor complete yet."""
+        return tuple(sorted(self._below_budget())) if self.live else ()
+
+    def counts(self) -> dict[TrialStatus, int]:
+        """Trials per status, of those done: not running (a promoted trial continuing, a
+        failed one trained again) and not waiting for their rung to end."""
+        busy = {*self.running, *self.waiting}
+        return {s: sum(1 for t in self.trials if t.status is s and t.number not in busy) for s in TrialStatus}
+
+    def _below_budget(self) -> set[int]:
+        epochs = self.info.get("epochs")
+        if self.info.get("strategy") not in _CONTINUING or not isinstance(epochs, int):
+            return set()  # another strategy, or a journal that doesn't say
+        running = set(self.running)
+        return {n for n, t in self.latest.items()
+                if t.status is TrialStatus.COMPLETE and n not in running and self.budgets.get(n, epochs) < epochs}
 
     def result(self) -> SearchResult:
         return SearchResult(
@@ -416,7 +452,8 @@ class StoredSearch:
     def report(self, top: int | None = 10) -> str:
         """What ``gridspec show`` prints: the search, its status counts, leaderboard and best."""
         result = self.result()
-        counts = {s: sum(1 for t in self.trials if t.status is s) for s in TrialStatus}
+        counts = self.counts()
+        waiting = len(self.waiting)
         where = f"{self.path}: " if self.path else ""
         lines = [
             f"{where}search {self.id} of {self.searches}, started {self.info.get('created', '?')}, "
@@ -424,7 +461,8 @@ class StoredSearch:
             f"{self.info.get('target', '?')}: {self.info.get('description', '')}; objective "
             f"{result.objective} ({result.direction})",
             f"trials: {counts[TrialStatus.COMPLETE]} complete, {counts[TrialStatus.FAILED]} failed, "
-            f"{counts[TrialStatus.PRUNED]} pruned, {len(self.running)} running or interrupted",
+            f"{counts[TrialStatus.PRUNED]} pruned, {len(self.running)} running or interrupted"
+            + (f", {waiting} waiting for their rung to end" if waiting else ""),
         ]
         if result.ranked():
             lines.append(result.leaderboard(top))
@@ -441,7 +479,7 @@ def replay(logs: Sequence[Mapping[str, Any]], path: str | None = None) -> list[S
     for log in logs:
         search, op, number, epochs, body = log["search"], log["op"], log["number"], log["epochs"], log["body"]
         if op == "search":
-            builders[search] = {"body": body, "latest": {}, "finished": {}, "started": {}}
+            builders[search] = {"body": body, "latest": {}, "finished": {}, "started": {}, "budgets": {}}
             continue
         state = builders.get(search)
         if state is None:
@@ -451,6 +489,7 @@ def replay(logs: Sequence[Mapping[str, Any]], path: str | None = None) -> list[S
         elif op == "finish":
             trial = Trial.from_dict(body)
             state["latest"][number] = trial
+            state["budgets"][number] = epochs
             state["finished"][(number, epochs)] = trial
             if state["started"].get(number) == epochs:
                 del state["started"][number]
@@ -465,6 +504,7 @@ def replay(logs: Sequence[Mapping[str, Any]], path: str | None = None) -> list[S
             running=tuple(sorted(state["started"])),
             searches=len(builders),
             path=path,
+            budgets=state["budgets"],
         )
         for search, state in sorted(builders.items())
     ]
@@ -560,9 +600,8 @@ def load(path: str | os.PathLike[str], search: int | None = None) -> StoredSearc
         backend.close()
     if not searches:
         raise JournalError(f"{os.fspath(path)} is a gridspec journal with no search in it yet")
-    if search is None:
-        return searches[-1]
-    for s in searches:
-        if s.id == search:
-            return s
+    live = being_written(os.fspath(path))  # only the file's latest search can be the one running
+    for s in searches if search is not None else searches[-1:]:
+        if search is None or s.id == search:
+            return attrs.evolve(s, live=live and s.id == len(searches))
     raise JournalError(f"{os.fspath(path)} has no search {search}; it holds searches 1 to {len(searches)}")

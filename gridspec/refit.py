@@ -3,8 +3,8 @@
 Owns the conveniences of refitting (settings default to the search's own, an in-memory
 ``(x, y)`` pair as data). The search's ``SearchSettings`` are evolved with what the caller
 changes, so every setting — ``distribute`` included — is the search's unless overridden,
-and training goes through the same runner and reference trainer as a trial (built, seeded
-and fed exactly as a trial is).
+and training goes through the same runner and trainer seam as a trial (built, seeded and
+fed exactly as a trial is), with ``fuse=1``: Keras's own ``model.fit``, one model.
 """
 
 from __future__ import annotations
@@ -51,14 +51,14 @@ def refit(
     """
     best = result.best  # SearchError when no trial completed
     context = result.context
+    from gridspec.records import TrialSettings, TrialTask
     from gridspec.registry import module_of
-    from gridspec.trial import TrialRunner, TrialSettings, TrialTask
     from gridspec.training import Fit
-    from gridspec.training.reference import fit_one
+    from gridspec.trial import TrialRunner
 
     grid, search = context.grid, context.settings
     check_positive("epochs", epochs, allow_none=True)
-    changes: dict[str, Any] = {"keras_verbose": verbose}
+    changes: dict[str, Any] = {"keras_verbose": verbose, "fuse": 1, "repeats": 1}
     if epochs is not None:
         changes["epochs"] = epochs
     if steps_per_epoch is not _SEARCH:
@@ -75,18 +75,11 @@ def refit(
     if changes["train"] is None:
         raise GridSpecError("train=None: refit needs training data; pass a factory, its name or an (x, y) pair")
     s = search.evolve(**changes)  # every field's validator runs again
-    run_settings = TrialSettings(
-        objective=context.objective.name,
-        direction=context.objective.direction,
-        steps_per_epoch=s.steps_per_epoch,
-        validation_steps=s.validation_steps,
-        seed=s.seed,
-        cache_bytes=s.cache_bytes,
-        keras_verbose=s.keras_verbose,
-        fuse=1,
-    )
-    runner = TrialRunner(grid, s.train, s.val, run_settings, callbacks=s.callbacks, distribute=s.distribute)
+    runner = TrialRunner(grid, s.train, s.val, TrialSettings.from_search(s, context.objective),
+                         callbacks=s.callbacks, distribute=s.distribute)
     runner.prepare(best.params)
     task = TrialTask(best.number, best.params, s.epochs)
-    _, model = fit_one(runner, Fit(task, s.seed), keep_model=True)
-    return model
+    outcome = runner.trainer.fit_all([Fit(task, s.seed, keep_model=True)])[0]
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome.model

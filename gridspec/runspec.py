@@ -20,7 +20,8 @@ import attrs
 
 from gridspec.decorators import GridFunction
 from gridspec.errors import GridSpecError
-from gridspec.trial import TrialRunner, TrialSettings
+from gridspec.records import TrialSettings
+from gridspec.trial import TrialRunner
 
 __all__ = ["RunSpec", "function_ref", "module_ref", "resolve_ref"]
 
@@ -150,9 +151,10 @@ class RunSpec:
             probe=dict(probe) if probe is not None else None,
         )
 
-    def runner(self) -> TrialRunner:
-        """Import the user's module (once per process), build the ``TrialRunner`` and read
-        the ``probe`` combination's data (a user mistake raises here, as the worker starts)."""
+    def runner(self, progress: Callable[[Any], None] | None = None) -> TrialRunner:
+        """Import the user's module (once per process), build the ``TrialRunner`` (running
+        trials' epochs go to ``progress``) and read the ``probe`` combination's data (a user
+        mistake raises here, as the worker starts)."""
         for folder in self.sys_path:
             if os.path.isdir(folder) and folder not in sys.path:
                 sys.path.append(folder)
@@ -166,6 +168,7 @@ class RunSpec:
             self.settings,
             callbacks=pickle.loads(self.callbacks),
             distribute=self.distribute,
+            progress=progress,
         )
         if self.probe is not None:
             runner.prepare(self.probe)

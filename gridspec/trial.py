@@ -5,8 +5,9 @@ function that classifies a trial's outcome (``failed_trial``): exceptions and no
 objectives become a FAILED ``Trial`` with the traceback kept; ``KeyboardInterrupt`` passes
 through; user mistakes (``GridSpecError``: bad data, a model function that returns no
 compiled model, an objective missing from the history) go back to the engine to decide on.
-The Keras part — building and training models — is a trainer's (``gridspec.training``), so
-this module imports no Keras. Knows nothing of the strategy, the executor or the journal.
+The Keras part — building and training models — is a trainer's (``gridspec.training``),
+which gets a ``TrainingContext`` (``gridspec.records``) and never this runner, so this
+module imports no Keras. Knows nothing of the strategy, the executor or the journal.
 """
 
 from __future__ import annotations
@@ -25,53 +26,15 @@ from gridspec.decorators import GridFunction
 from gridspec.errors import GridSpecError
 from gridspec.objective import best_of
 from gridspec.registry import check_axes, check_factories
+from gridspec.records import TrainingContext, TrialSettings, TrialTask
 from gridspec.result import Trial, TrialStatus
-from gridspec.settings import DEFAULT_CACHE_BYTES, FUSE_AUTO
 from gridspec.training import Fit, FitOutcome, Trainer, continuation, make_trainer, planned_group_size
 
-__all__ = ["NonFiniteObjective", "TrialRunner", "TrialSettings", "TrialTask", "failed_trial"]
+__all__ = ["NonFiniteObjective", "TrialRunner", "failed_trial"]
 
 
 class NonFiniteObjective(ArithmeticError):
     """The objective became NaN or infinite: the trial diverged."""
-
-
-@attrs.frozen
-class TrialTask:
-    """What to run, as plain data: the combination, its number and the epoch budget.
-
-    ``start_epoch`` > 0 continues an earlier run of the same combination (halving).
-    """
-
-    number: int
-    params: Mapping[str, Any]
-    epochs: int
-    start_epoch: int = 0
-
-
-@attrs.frozen
-class TrialSettings:
-    """The per-search settings every trial shares (plain data, picklable)."""
-
-    objective: str
-    direction: str
-    steps_per_epoch: int | None = None
-    validation_steps: int | None = None
-    seed: int = 0
-    repeats: int = 1
-    cache_bytes: int = DEFAULT_CACHE_BYTES
-    keras_verbose: int = 0
-    save_dir: str | None = None  # where a COMPLETE trial leaves its best-epoch model (save_best)
-    tensorboard_dir: str | None = None  # one TensorBoard run per trial under it
-    # Where a trial keeps its model after each run so a later task with start_epoch > 0
-    # continues it (halving). In-process and worker processes share it; each Ray worker
-    # uses a folder of its own, and checkpoints travel with results and tasks (executors/ray.py).
-    checkpoint_dir: str | None = None
-    # Write a continuing model's checkpoint only when the trainer lets go of the model (or a
-    # trial must train alone): set when trials run in the search's own process and no journal
-    # could resume them, so nothing outside this process can need the file sooner.
-    lazy_checkpoints: bool = False
-    fuse: int | str = FUSE_AUTO  # group size for fused training; 1 = Keras fit, one at a time
 
 
 def failed_trial(task: TrialTask, exc: BaseException, duration: float,
@@ -93,6 +56,13 @@ def failed_trial(task: TrialTask, exc: BaseException, duration: float,
         traceback="".join(tb.format_exception(exc)),
         fused_with=fused_with,
     )
+
+
+def _missing_objective(fused_with: tuple[int, ...], error: GridSpecError) -> GridSpecError:
+    """The engine fails such a trial once another has completed; it then keeps the group it
+    trained in (``Trial.fused_with``), as the group's other members name it."""
+    error.fused_with = fused_with  # type: ignore[attr-defined]
+    return error
 
 
 def _mean_history(histories: Sequence[Mapping[str, Sequence[float]]]) -> dict[str, list[float]]:
@@ -117,19 +87,17 @@ class _Run:
     histories: list[Mapping[str, Sequence[float]]] = attrs.field(factory=list)
     error: BaseException | None = None
     fused_with: set[int] = attrs.field(factory=set)
+    built: bool = True  # False when its model function failed: it trained nothing
 
 
 class TrialRunner:
     """Turns ``TrialTask``s into ``Trial``s for one search, in the current process.
 
     Built once per search (or once per worker process): it checks the definitions, holds
-    the search's data (``Sources``, each factory probed once) and its trainer.
+    the search's data (``Sources``, each factory probed once) and its trainer. ``progress``
+    hears a running trial's ``EpochEnded`` events (and ``BatchEnded`` with
+    ``progress_batches``): the engine's display, or a worker process's pipe to the search's.
     """
-
-    # Where a running trial's progress goes (``EpochEnded``/``BatchEnded`` events): set by
-    # the engine, or by a worker process that forwards them to the search's process.
-    progress: Callable[[Any], None] | None = None
-    progress_batches = False
 
     def __init__(
         self,
@@ -140,12 +108,16 @@ class TrialRunner:
         callbacks: Sequence[Any] = (),
         distribute: Any = None,
         notes: Callable[[str], None] | None = None,
+        progress: Callable[[Any], None] | None = None,
+        progress_batches: bool = False,
     ) -> None:
         self.grid = grid
         self.settings = settings
         self.callbacks = tuple(callbacks)
         self.distribute = distribute
         self.notes = notes
+        self.progress = progress
+        self.progress_batches = progress_batches
         self._noted: set[str] = set()
         self._unsaved = False  # a save_best model failed to save (said once)
         check_factories(grid, train, val)
@@ -155,9 +127,14 @@ class TrialRunner:
     @property
     def trainer(self) -> Trainer:
         """Built on first use: it imports Keras, which the search's process never needs when
-        every trial runs in a worker process or on Ray."""
+        every trial runs in a worker process or on Ray. Its context is made here, in the
+        process that trains, so ``distribute="mirrored"`` becomes a strategy here."""
         if self._trainer is None:
-            self._trainer = make_trainer(self)
+            from gridspec.training.distribute import make_distribute
+
+            context = TrainingContext(self.grid, self.sources, self.settings, self.callbacks,
+                                      make_distribute(self.distribute), self.note)
+            self._trainer = make_trainer(context)
         return self._trainer
 
     def note(self, text: str) -> None:
@@ -174,10 +151,6 @@ class TrialRunner:
         if self._trainer is None:
             return planned_group_size(self.settings.fuse, self.distribute)
         return self._trainer.group_size
-
-    def group_key(self, params: Mapping[str, Any]) -> Any:
-        """Equal for trials that read the same batches: only those may share a group."""
-        return self.sources.key(params)
 
     def prepare(self, params: Mapping[str, Any]) -> None:
         """Probe the data once before anything trains, so data mistakes surface first."""
@@ -200,13 +173,6 @@ class TrialRunner:
         self.trainer  # noqa: B018 - built here, so a note on how trials train comes first
 
     # -- running ---------------------------------------------------------------------------
-    def run(self, task: TrialTask) -> Trial:
-        """Train one combination; failures come back as a FAILED trial, user mistakes raise."""
-        outcome = self.run_many([task])[0]
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
-
     def run_many(self, tasks: Sequence[TrialTask]) -> list[Trial | GridSpecError]:
         """Train several combinations (together where the trainer can); one outcome each:
         a ``Trial``, or the ``GridSpecError`` (a user mistake) that stopped it."""
@@ -223,10 +189,13 @@ class TrialRunner:
                         for r in active]
                 for run, fitted in zip(active, self.trainer.fit_all(fits)):
                     self._take(run, fitted)
-            share = (time.perf_counter() - started) / len(runs)
+            # the group's time is shared by the trials that trained in it: one whose model
+            # function failed never joined (its failure took next to no time)
+            trained = sum(run.built for run in runs) or len(runs)
+            share = (time.perf_counter() - started) / trained
             results: list[Trial | GridSpecError] = []
             for run in runs:
-                outcome = self._conclude(run, share)
+                outcome = self._conclude(run, share if run.built else 0.0)
                 if run.hooks is not None and isinstance(outcome, Trial):
                     outcome = self._finish_hooks(run, outcome)
                 results.append(outcome)
@@ -249,7 +218,7 @@ class TrialRunner:
         if task.start_epoch and earlier is None:  # no checkpoint: retrain from scratch
             task = attrs.evolve(task, start_epoch=0)
         hooks = None
-        if s.save_dir or s.tensorboard_dir:
+        if s.folders.save_dir or s.folders.tensorboard_dir:
             from gridspec.training.hooks import TrialHooks  # save_best / tensorboard_dir
 
             hooks = TrialHooks(s, task, self.grid.space)
@@ -258,6 +227,7 @@ class TrialRunner:
     @staticmethod
     def _take(run: _Run, outcome: FitOutcome) -> None:
         run.fused_with.update(outcome.fused_with)
+        run.built = run.built and outcome.built
         if outcome.error is not None:
             if isinstance(outcome.error, KeyboardInterrupt):
                 raise outcome.error
@@ -287,11 +257,11 @@ class TrialRunner:
             history = continuation.concat_history(run.earlier, _mean_history(run.histories))
             curve = history.get(s.objective)
             if curve is None:
-                raise GridSpecError(
+                raise _missing_objective(fused_with, GridSpecError(
                     f"objective {s.objective!r} is not in the training history; the keys there "
                     f"are {', '.join(sorted(history)) or 'none'} (pass objective=<one of them>, "
                     f"or compile the model with the metric)"
-                )
+                ))
             for epoch, value in enumerate(curve, start=1):
                 if not math.isfinite(value):
                     raise NonFiniteObjective(f"objective {s.objective} was {value} at epoch {epoch}")

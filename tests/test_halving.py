@@ -210,12 +210,13 @@ def attrs_without_durations(result, like):
 
 
 def test_a_missing_checkpoint_means_retraining_from_scratch_to_the_same_curve(tmp_path, full):
-    from gridspec.trial import TrialRunner, TrialSettings, TrialTask
+    from gridspec.records import RunFolders, TrialSettings, TrialTask
+    from gridspec.trial import TrialRunner
 
     settings = TrialSettings(objective="val_loss", direction="min", steps_per_epoch=4,
-                             validation_steps=2, checkpoint_dir=str(tmp_path / "gone"))
+                             validation_steps=2, folders=RunFolders(checkpoint_dir=str(tmp_path / "gone")))
     runner = TrialRunner(build, train, val, settings)
-    trial = runner.run(TrialTask(2, build.space[1], epochs=3, start_epoch=1))
+    [trial] = runner.run_many([TrialTask(2, build.space[1], epochs=3, start_epoch=1)])
     assert trial.epochs == 3 and trial.history["val_loss"] == pytest.approx(full.trials[1].history["val_loss"], rel=1e-6)
     assert (tmp_path / "gone" / "trial-2-0.keras").exists()  # kept for a later rung
 

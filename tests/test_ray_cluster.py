@@ -53,7 +53,7 @@ class WhereEpochsRan(keras.callbacks.Callback):
 
         from gridspec.executors.ray import _RUNNERS  # this worker's runner: where it keeps checkpoints
 
-        folders = [r.settings.checkpoint_dir for r in _RUNNERS.values()]
+        folders = [r.settings.folders.checkpoint_dir for r in _RUNNERS.values()]
         line = {"model": self.model.name, "epoch": epoch, "folders": folders,
                 "node": ray.get_runtime_context().get_node_id() if ray.is_initialized() else "driver",
                 "pid": os.getpid()}

@@ -122,7 +122,7 @@ def test_workers_times_threads_fit_the_cores(workers, cores, threads):
 def test_runspec_travels_by_reference_and_rebuilds_the_runner():
     import pickle
 
-    from gridspec.trial import TrialSettings
+    from gridspec.records import TrialSettings
 
     settings = TrialSettings(objective="val_loss", direction="min", steps_per_epoch=3, validation_steps=2)
     spec = RunSpec.from_search(workers_grid.build, workers_grid.train, workers_grid.val, settings)

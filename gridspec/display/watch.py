@@ -27,17 +27,20 @@ _GRACE = 10.0  # seconds a new, still empty file may take to become a journal
 
 
 def progress_line(stored: StoredSearch) -> str:
-    """One line: trials finished of the grid's combinations, what runs, and the best so far."""
-    trials = stored.trials
-    counts = {s: sum(1 for t in trials if t.status is s) for s in TrialStatus}
+    """One line: trials done of the grid's combinations (a halving-type search's trial is
+    done once complete, failed or pruned, not after each rung), what runs, and the best so far."""
+    waiting = stored.waiting  # a lower rung finished, promotion not decided: not done yet
+    counts = stored.counts()
     size = stored.info.get("size")
     of = f" of {size:,}" if isinstance(size, int) else ""
     parts = [f"{counts[TrialStatus.COMPLETE]} complete", f"{counts[TrialStatus.FAILED]} failed"]
     if counts[TrialStatus.PRUNED]:
         parts.append(f"{counts[TrialStatus.PRUNED]} pruned")
     running = ", ".join(str(n) for n in stored.running[:8]) + (" …" if len(stored.running) > 8 else "")
-    line = f"{len(trials)}{of} trials ({', '.join(parts)})"
+    line = f"{sum(counts.values())}{of} trials ({', '.join(parts)})"
     line += f"; running: trial {running}" if stored.running else "; none running"
+    if waiting:
+        line += f"; {len(waiting)} waiting for their rung to end"
     result = stored.result()
     if result.completed:
         best = result.best
@@ -90,6 +93,13 @@ class _Screen:
             self.live = None
 
 
+def _empty(path: str) -> bool:
+    try:
+        return os.path.getsize(path) == 0
+    except OSError:
+        return True
+
+
 def watch(path: str, out: TextIO, search: int | None = None, top: int | None = 10,
           interval: float = 1.0, live: bool = False) -> StoredSearch:
     """Follow the search in the journal at ``path`` until no process writes it; returns it
@@ -108,8 +118,11 @@ def watch(path: str, out: TextIO, search: int | None = None, top: int | None = 1
             try:
                 stored = load(path, search)
             except JournalError:
-                # A file just created by `run --storage` is a journal a moment later.
-                if seen is None and (writing or time.time() - appeared < _GRACE):
+                # A file just created by `run --storage` is a journal a moment later (its
+                # writer holds the lock, or, in its first instant, the file is still empty);
+                # any other file that is no journal is said at once, as plain `show` says it.
+                fresh = time.time() - appeared < _GRACE and _empty(path)
+                if seen is None and (writing or fresh):
                     time.sleep(interval)
                     continue
                 raise

@@ -8,6 +8,7 @@ the others must match. Executors know nothing of the grid, the strategy or the j
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from gridspec.errors import GridSpecError
@@ -27,11 +28,13 @@ def check_not_in_worker() -> None:
         )
 
 
-def make_executor(settings: Any, runner: Any, runspec: Any) -> Executor:
+def make_executor(settings: Any, runner: Any, runspec: Any,
+                  progress: Callable[[Any], None] | None = None) -> Executor:
     """The executor for a search: in-process for one worker, else spawned worker processes,
     or Ray. ``gpus=[...]`` means worker processes, one per GPU unless ``workers`` asks for
     more (then they share the GPUs round-robin). ``runspec`` is the picklable ``RunSpec``
-    (None when trials run in this process)."""
+    (None when trials run in this process); ``progress`` hears the epochs of trials that run
+    in worker processes."""
     s = settings
     if s.executor == "ray":
         from gridspec.executors.ray import RayExecutor
@@ -44,4 +47,4 @@ def make_executor(settings: Any, runner: Any, runspec: Any) -> Executor:
 
     gpus = list(s.gpus) if s.gpus else None
     count = max(s.workers, len(gpus)) if gpus and s.workers == 1 else s.workers
-    return ProcessExecutor(runspec, workers=count, gpus=gpus)
+    return ProcessExecutor(runspec, workers=count, gpus=gpus, progress=progress)

@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
+from gridspec.records import TrialTask
 from gridspec.result import Trial
-from gridspec.trial import TrialTask
 
 __all__ = ["Executor"]
 
@@ -19,7 +19,8 @@ class Executor:
 
     capacity: int = 1  # groups that may be in flight at once
     # Where progress events from trials running elsewhere go (worker processes forward a
-    # running trial's epochs); in-process trials report to the runner's ``progress`` directly.
+    # running trial's epochs), given when the executor is made; in-process trials report to
+    # the runner's ``progress`` directly.
     progress: Callable[[Any], None] | None = None
 
     def submit(self, task: TrialTask) -> Future[Trial]:

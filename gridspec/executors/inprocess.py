@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 
 from gridspec.executors.base import Executor, settle
+from gridspec.records import TrialTask
 from gridspec.result import Trial
-from gridspec.trial import TrialRunner, TrialTask
+from gridspec.trial import TrialRunner
 
 __all__ = ["InProcessExecutor"]
 

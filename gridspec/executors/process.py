@@ -34,15 +34,16 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, NoReturn
 
 from gridspec.errors import GridSpecError
 from gridspec.executors.base import Executor, settle
+from gridspec.records import TrialTask
 from gridspec.result import Trial
 from gridspec.runspec import RunSpec
-from gridspec.trial import TrialTask, failed_trial
+from gridspec.trial import failed_trial
 
 __all__ = ["ProcessExecutor", "WorkerCrashed", "available_cores", "worker_environment"]
 
@@ -107,12 +108,11 @@ def _worker_main(conn: Any, spec: RunSpec, env: dict[str, str]) -> None:
         threads = int(env["TF_NUM_INTRAOP_THREADS"])
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-        runner = spec.runner()
+        runner = spec.runner(progress=lambda event: conn.send(("progress", event)))  # per epoch
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
         conn.send(("init_error", _portable(exc)))
         return
     conn.send(("ready", os.getpid(), {k: os.environ.get(k) for k in env}))
-    runner.progress = lambda event: conn.send(("progress", event))  # per epoch, to the parent
     while True:
         try:
             task = conn.recv()
@@ -237,7 +237,7 @@ class ProcessExecutor(Executor):
     """``workers`` spawned processes, each running one group of trials at a time."""
 
     def __init__(self, spec: RunSpec, workers: int = 1, gpus: Sequence[int] | None = None,
-                 max_trials_per_worker: int | None = None) -> None:
+                 max_trials_per_worker: int | None = None, progress: Callable[[Any], None] | None = None) -> None:
         self.spec = spec
         self.workers = workers
         self.capacity = workers
@@ -252,7 +252,7 @@ class ProcessExecutor(Executor):
         self._live: set[_Worker] = set()
         self.info: list[dict[str, Any]] = []  # one entry per started worker: pid, env
         self.dispatch: list[float] = []  # per trial: send-to-result seconds minus the trial's own
-        self.progress: Any = None  # who hears the workers' EpochEnded events (called from slot threads)
+        self.progress = progress  # who hears the workers' EpochEnded events (called from slot threads)
         self._first: Future[None] = Future()  # the first worker ready, or its start-up error
         self._envs = [worker_environment(i, workers, self.gpus) for i in range(workers)]
         self._threads = [

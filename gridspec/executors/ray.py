@@ -37,9 +37,10 @@ import attrs
 
 from gridspec.errors import GridSpecError, require_extra
 from gridspec.executors.base import Executor, settle
+from gridspec.records import TrialTask
 from gridspec.result import Trial, TrialStatus
 from gridspec.training import continuation
-from gridspec.trial import TrialRunner, TrialTask
+from gridspec.trial import TrialRunner
 
 __all__ = ["RayExecutor", "import_ray"]
 
@@ -70,7 +71,7 @@ def run_trials(search_key: str, spec: Any, tasks: list[TrialTask],
     if runner is None:
         _forget()  # a new search: release the previous one's data and checkpoints
         runner = _RUNNERS[search_key] = _on_this_node(spec, search_key).runner()
-    folder = runner.settings.checkpoint_dir
+    folder = runner.settings.folders.checkpoint_dir
     for task in tasks:
         ref = (carried or {}).get(task.number)
         if task.start_epoch and ref is not None and _LOCAL.get(task.number) != task.start_epoch:
@@ -95,12 +96,13 @@ def _node_folder(search_key: str) -> str:
 
 def _on_this_node(spec: Any, search_key: str) -> Any:
     """``spec`` with checkpoints in a folder of this worker's own (no shared disk assumed)."""
-    settings = getattr(spec, "settings", None)
-    if settings is None or getattr(settings, "checkpoint_dir", None) is None or not attrs.has(type(spec)):
+    settings: Any = getattr(spec, "settings", None)
+    folders = getattr(settings, "folders", None)
+    if folders is None or folders.checkpoint_dir is None or not attrs.has(type(spec)):
         return spec
     os.makedirs(_node_folder(search_key), exist_ok=True)
     local = tempfile.mkdtemp(prefix=f"worker-{os.getpid()}-", dir=_node_folder(search_key))
-    return attrs.evolve(spec, settings=attrs.evolve(settings, checkpoint_dir=local))
+    return attrs.evolve(spec, settings=attrs.evolve(settings, folders=attrs.evolve(folders, checkpoint_dir=local)))
 
 
 def drop_node_folder(search_key: str) -> None:
@@ -154,7 +156,8 @@ class RayExecutor(Executor):
         self._pending: set[Any] = set()
         # Where this search keeps halving's checkpoints: results bring them here, continuing
         # tasks take them to their node (the nodes share no filesystem with us).
-        self._folder: str | None = getattr(getattr(spec, "settings", None), "checkpoint_dir", None)
+        folders = getattr(getattr(spec, "settings", None), "folders", None)
+        self._folder: str | None = folders.checkpoint_dir if folders is not None else None
 
     def wait_ready(self) -> None:
         """One Ray worker imports the search and reads the probed data (keeping them for the

@@ -1,7 +1,7 @@
 """Continuation for successive halving: a trial's model and history kept between its runs.
 
 A promoted trial continues from the weights and optimizer state its previous rung ended
-with, instead of retraining from scratch. Checkpoints live in ``TrialSettings.checkpoint_dir``
+with, instead of retraining from scratch. Checkpoints live in ``RunFolders.checkpoint_dir``
 as ``trial-N-R.keras`` (per repeat) and ``trial-N.json`` (history and seconds so far). They
 are only an optimisation: a missing or unusable checkpoint means the trial retrains from
 scratch to its budget, which is slower and still right. Knows nothing of strategies.
@@ -27,9 +27,10 @@ def _keras() -> Any:
 
 
 def checkpoint_path(settings: Any, number: int, repeat: int) -> str | None:
-    if settings.checkpoint_dir is None:
+    folder = settings.folders.checkpoint_dir
+    if folder is None:
         return None
-    return os.path.join(settings.checkpoint_dir, f"trial-{number}-{repeat}.keras")
+    return os.path.join(folder, f"trial-{number}-{repeat}.keras")
 
 
 def keep(model: Any, path: str) -> None:
@@ -78,9 +79,10 @@ def earlier_run(settings: Any, task: Any, held: Callable[[int, int, int], bool] 
     """The history and seconds of the runs a continuing ``task`` builds on (None: start over).
     ``held(number, repeat, epoch)`` says whether the trainer still holds that model in memory
     at that epoch (then its checkpoint file may not be written yet)."""
-    if not task.start_epoch or settings.checkpoint_dir is None:
+    folder = settings.folders.checkpoint_dir
+    if not task.start_epoch or folder is None:
         return None, 0.0
-    meta = os.path.join(settings.checkpoint_dir, f"trial-{task.number}.json")
+    meta = os.path.join(folder, f"trial-{task.number}.json")
     paths = [checkpoint_path(settings, task.number, r) for r in range(settings.repeats)]
     if not os.path.exists(meta) or not all(
             (p and os.path.exists(p)) or (held is not None and held(task.number, r, task.start_epoch))
@@ -95,10 +97,12 @@ def earlier_run(settings: Any, task: Any, held: Callable[[int, int, int], bool] 
 
 
 def remember(settings: Any, number: int, history: dict[str, list[float]], duration: float) -> None:
-    if settings.checkpoint_dir is None:
+    folder = settings.folders.checkpoint_dir
+    if folder is None:
         return
-    path = os.path.join(settings.checkpoint_dir, f"trial-{number}.json")
+    path = os.path.join(folder, f"trial-{number}.json")
     try:
+        os.makedirs(folder, exist_ok=True)  # created by the first trial that keeps something
         with open(path + ".tmp", "w", encoding="utf-8") as f:
             json.dump({"history": history, "duration": duration}, f)
         os.replace(path + ".tmp", path)

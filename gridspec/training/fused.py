@@ -11,6 +11,8 @@ below follows Keras 3's ``TensorFlowTrainer.fit`` and ``evaluate`` line by line 
 its ``TFEpochIterator``, so epochs, ``steps_per_epoch`` and data that runs out behave the
 same), and each member's step is wrapped exactly as ``make_train_function`` wraps it.
 
+A search asked to stop (a first Ctrl-C) stops the group at its next epoch end:
+``gridspec.interrupt.check_stop`` raises ``StopAtEpochEnd`` there.
 A member whose callback sets ``model.stop_training`` leaves the group where ``fit`` would
 stop; the group's step is then rebuilt without it (see ``_GroupStep``). A member
 whose callback raises leaves the group with that exception in its ``GroupOutcome``. An
@@ -39,6 +41,7 @@ from typing import Any
 
 import attrs
 
+from gridspec.interrupt import check_stop
 from gridspec.training import AUTO_GROUP_SIZE
 
 __all__ = [
@@ -277,6 +280,7 @@ class _GroupLoop:
             live = [m for m in self.members if m.live]
             if not live:
                 break
+            check_stop()  # a first Ctrl-C stops the group here, not after its last epoch
             self._epoch(epoch, live)
             for m in live:
                 if m.live and m.model.stop_training:

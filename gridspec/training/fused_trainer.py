@@ -1,7 +1,7 @@
 """The fused trainer: fits that read the same batches train together (docs/search.md, "Fused trials").
 
 Groups the fits it is given by what they read — the same data-factory arguments and
-``batch_size`` (the runner's ``group_key``), the same seed, epochs and start epoch — builds
+``batch_size`` (``context.sources.key``), the same seed, epochs and start epoch — builds
 each member's model one after another from its own seed exactly as the reference trainer
 does, and trains each group with its backend's ``fit_group`` (``fused`` on TensorFlow,
 ``jax_group`` on JAX). Everything that can't train in a
@@ -24,6 +24,7 @@ from typing import Any
 
 import keras
 
+from gridspec.records import TrainingContext
 from gridspec.training import AUTO_GROUP_SIZE, Fit, FitOutcome, continuation, group_size_for
 from gridspec.data import DEFAULT_ARRAY_BATCH_SIZE
 from gridspec.training.fused import GroupStepError, release
@@ -33,7 +34,7 @@ from gridspec.training.reference import fit_one
 __all__ = ["AUTO_GROUP_SIZE", "FusedTrainer", "fusion_unavailable"]
 
 
-def fusion_unavailable(runner: Any) -> str | None:
+def fusion_unavailable() -> str | None:
     """Why no group can train in this process, or None when groups can."""
     if keras.backend.backend() not in ("tensorflow", "jax"):
         return f"the Keras backend is {keras.backend.backend()}; fused training needs tensorflow or jax"
@@ -61,9 +62,9 @@ def group_functions() -> tuple[Any, Any, Any]:
 class FusedTrainer:
     """Trains compatible fits together, the rest alone (see the module docstring)."""
 
-    def __init__(self, runner: Any) -> None:
-        self.runner = runner
-        fuse = runner.settings.fuse
+    def __init__(self, context: TrainingContext) -> None:
+        self.context = context
+        fuse = context.settings.fuse
         self.group_size = group_size_for(fuse, keras.backend.backend())
         self._fit_group, self._why_alone, self._cap = group_functions()
         # Models a halving-type strategy may continue, kept in memory with their traced steps
@@ -80,7 +81,7 @@ class FusedTrainer:
         groups: dict[Any, list[int]] = {}
         for i, fit in enumerate(fits):
             t = fit.task
-            key = (self.runner.sources.key(t.params), fit.seed, fit.repeat, t.epochs, t.start_epoch)
+            key = (self.context.sources.key(t.params), fit.seed, fit.repeat, t.epochs, t.start_epoch)
             groups.setdefault(key, []).append(i)
         for indices in groups.values():
             for start in range(0, len(indices), self.group_size):
@@ -96,9 +97,9 @@ class FusedTrainer:
 
     def _let_go(self, key: tuple[int, int], model: Any) -> None:
         """A kept model leaves memory: with lazy checkpoints, its file is written now."""
-        s = self.runner.settings
+        s = self.context.settings
         path = continuation.checkpoint_path(s, *key)
-        if s.lazy_checkpoints and path is not None:
+        if s.folders.lazy_checkpoints and path is not None:
             continuation.keep(model, path)
         release([model])
 
@@ -110,7 +111,7 @@ class FusedTrainer:
         elif held is not None:
             release([held[0]])  # stale
         try:
-            return FitOutcome(history=fit_one(self.runner, fit))
+            return fit_one(self.context, fit)
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # classified by the trial runner
@@ -119,16 +120,16 @@ class FusedTrainer:
     def _callbacks(self, fit: Fit) -> list[Any] | None:
         """The member's own copies of the user's callbacks, then its own extras."""
         try:
-            own = [copy.deepcopy(c) for c in self.runner.callbacks]
+            own = [copy.deepcopy(c) for c in self.context.callbacks]
         except Exception as exc:  # noqa: BLE001 - any failure to copy means "train alone"
-            self.runner.note(f"trials train alone: a callback can't be copied for each trial ({exc})")
+            self.context.note(f"trials train alone: a callback can't be copied for each trial ({exc})")
             return None
         return [*own, *fit.callbacks]
 
     def _train(self, fits: list[Fit]) -> list[FitOutcome]:
         if len(fits) == 1:
             return [self._alone(fits[0])]
-        runner, s = self.runner, self.runner.settings
+        context, s = self.context, self.context.settings
         outcomes: dict[int, FitOutcome] = {}
         members: list[tuple[int, Any, list[Any]]] = []  # (position, model, callbacks)
         unsaved: dict[int, list[Any]] = {}  # position -> state of a model in memory only
@@ -140,7 +141,7 @@ class FusedTrainer:
             held = self._kept.pop((fit.task.number, fit.repeat), None) if fit.task.start_epoch else None
             if held is not None and held[1] == fit.task.start_epoch:
                 members.append((position, held[0], callbacks))  # promoted: its model is still in memory
-                if s.lazy_checkpoints:  # no file yet: keep a way back if the group's step fails
+                if s.folders.lazy_checkpoints:  # no file yet: keep a way back if the group's step fails
                     unsaved[position] = continuation.snapshot(held[0])
                 continue
             if held is not None:
@@ -150,15 +151,15 @@ class FusedTrainer:
             keras.backend.clear_session(free_memory=False)
             keras.utils.set_random_seed(fit.seed)
             try:
-                model = build_model(runner.grid, fit.task.params)
+                model = build_model(context.grid, fit.task.params)
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # never enters the group; fails exactly as alone
-                outcomes[position] = FitOutcome(error=exc)
+                outcomes[position] = FitOutcome(error=exc, built=False)
                 continue
             reason = self._why_alone(model)
             if reason is not None:
-                runner.note(f"trial {fit.task.number} trains alone: {reason}")
+                context.note(f"trial {fit.task.number} trains alone: {reason}")
                 del model
                 outcomes[position] = self._alone(fit)
                 continue
@@ -185,11 +186,11 @@ class FusedTrainer:
 
     def _fit_members(self, fits: list[Fit], members: list[tuple[int, Any, list[Any]]],
                      outcomes: dict[int, FitOutcome], unsaved: dict[int, list[Any]]) -> None:
-        runner, s = self.runner, self.runner.settings
+        context, s = self.context, self.context.settings
         first = fits[members[0][0]]
         numbers = tuple(fits[p].task.number for p, _, _ in members)
         try:
-            train_data, val_data, sources = datasets(runner, first.task, first.seed)
+            train_data, val_data, sources = datasets(context, first.task, first.seed)
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*ran out of data.*")
                 try:
@@ -204,7 +205,7 @@ class FusedTrainer:
                         source.raise_pending()
         except GroupStepError as exc:
             lines = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
-            runner.note(f"trials {', '.join(map(str, numbers))} train alone: the group's traced step "
+            context.note(f"trials {', '.join(map(str, numbers))} train alone: the group's traced step "
                         f"failed ({lines[0] if lines else type(exc).__name__}); each trial's own error follows")
             for position, model, _ in members:
                 path = continuation.checkpoint_path(s, fits[position].task.number, fits[position].repeat)
@@ -224,10 +225,10 @@ class FusedTrainer:
         for (position, model, _), member in zip(members, group):
             fit = fits[position]
             saved = continuation.checkpoint_path(s, fit.task.number, fit.repeat)
-            if saved is not None and member.error is None and not s.lazy_checkpoints:
+            if saved is not None and member.error is None and not s.folders.lazy_checkpoints:
                 continuation.keep(model, saved)
             outcomes[position] = FitOutcome(history=member.history, error=member.error, fused_with=numbers)
-        keep = s.checkpoint_dir is not None  # a halving-type search may continue these
+        keep = s.folders.checkpoint_dir is not None  # a halving-type search may continue these
         for (position, model, _), member in zip(members, group):
             fit = fits[position]
             if keep and member.error is None:

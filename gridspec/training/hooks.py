@@ -151,10 +151,10 @@ class TrialHooks:
         self.started = time.time()
         self.keeper: BestEpochWeights | None = None
         self.run_dir: str | None = None
-        if settings.tensorboard_dir:
+        if settings.folders.tensorboard_dir:
             from gridspec import tb
 
-            self.run_dir = tb.run_dir(settings.tensorboard_dir, task.number, space.product_size)
+            self.run_dir = tb.run_dir(settings.folders.tensorboard_dir, task.number, space.product_size)
             tb.start_session(self.run_dir, task.params, self.axes, settings.objective, self.started)
 
     def callbacks(self, repeat: int) -> list[Any]:
@@ -163,7 +163,7 @@ class TrialHooks:
             return []
         s = self.settings
         out: list[Any] = []
-        if s.save_dir:
+        if s.folders.save_dir:
             self.keeper = BestEpochWeights(s.objective, s.direction, every_epoch=s.repeats > 1)
             out.append(self.keeper)
         if self.run_dir:
@@ -177,9 +177,10 @@ class TrialHooks:
 
             tb.end_session(self.run_dir, trial)
         if self.keeper is not None and trial.status is TrialStatus.COMPLETE:
-            path = staged_model_path(self.settings.save_dir, trial.number)
+            staging = self.settings.folders.save_dir
+            path = staged_model_path(staging, trial.number)
             try:
-                make_staging(self.settings.save_dir)
+                make_staging(staging)
                 self.keeper.save(path, trial.best_epoch)
             except Exception as exc:
                 with contextlib.suppress(OSError):  # a half-written file must not become save_best

@@ -9,8 +9,9 @@ import keras
 
 from gridspec.decorators import GridFunction, select
 from gridspec.errors import GridError
+from gridspec.records import TrainingContext, TrialTask
 
-__all__ = ["build_model", "datasets", "distribution"]
+__all__ = ["build_model", "datasets"]
 
 
 def build_model(grid: GridFunction, params: Mapping[str, Any], distribute: Any = None) -> Any:
@@ -37,23 +38,14 @@ def build_model(grid: GridFunction, params: Mapping[str, Any], distribute: Any =
     return model
 
 
-def distribution(runner: Any) -> Any:
-    """The runner's ``tf.distribute`` strategy, made where the trial runs (``"mirrored"``)."""
-    if isinstance(runner.distribute, str):
-        from gridspec.training.distribute import make_distribute
-
-        runner.distribute = make_distribute(runner.distribute)
-    return runner.distribute
-
-
-def datasets(runner: Any, task: Any, seed: int) -> tuple[Any, Any, list[Any]]:
+def datasets(context: TrainingContext, task: TrialTask, seed: int) -> tuple[Any, Any, list[Any]]:
     """The training and validation datasets ``fit`` gets for ``task``, and their sources
     (whose ``raise_pending`` turns a factory's error inside tf.data into gridspec's own)."""
     from gridspec.data import DEFAULT_ARRAY_BATCH_SIZE
 
-    s = runner.settings
-    train = runner.sources.get("train", task.params)
-    val = runner.sources.get("val", task.params)
+    s = context.settings
+    train = context.sources.get("train", task.params)
+    val = context.sources.get("val", task.params)
     assert train is not None
     batch_size = int(task.params.get("batch_size", DEFAULT_ARRAY_BATCH_SIZE))
     train_data = train.training(task.epochs, s.steps_per_epoch, seed, batch_size)

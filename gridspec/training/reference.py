@@ -7,28 +7,29 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
 
 import keras
 
+from gridspec.records import TrainingContext
 from gridspec.training import Fit, FitOutcome, continuation
-from gridspec.training.models import build_model, datasets, distribution
+from gridspec.training.models import build_model, datasets
 
 __all__ = ["ReferenceTrainer", "fit_one"]
 
 
-def fit_one(runner: Any, fit: Fit, keep_model: bool = False) -> Any:
-    """Build ``fit``'s model from its seed and train it with ``model.fit``; the history dict
-    (or ``(history, model)`` with ``keep_model``, for ``refit``)."""
-    s = runner.settings
+def fit_one(context: TrainingContext, fit: Fit) -> FitOutcome:
+    """Build ``fit``'s model from its seed and train it with ``model.fit``: its history (and
+    the model itself when ``fit.keep_model``)."""
+    s = context.settings
     task = fit.task
+    keep_model = fit.keep_model
     keras.utils.set_random_seed(fit.seed)
-    model = build_model(runner.grid, task.params, distribution(runner))
+    model = build_model(context.grid, task.params, context.distribute)
     saved = continuation.checkpoint_path(s, task.number, fit.repeat)
     if task.start_epoch:
         model = continuation.restore(model, saved)
     try:
-        train_data, val_data, sources = datasets(runner, task, fit.seed)
+        train_data, val_data, sources = datasets(context, task, fit.seed)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*ran out of data.*")
             try:
@@ -38,7 +39,7 @@ def fit_one(runner: Any, fit: Fit, keep_model: bool = False) -> Any:
                     initial_epoch=task.start_epoch,
                     steps_per_epoch=s.steps_per_epoch,
                     validation_data=val_data,
-                    callbacks=[*runner.callbacks, *fit.callbacks],
+                    callbacks=[*context.callbacks, *fit.callbacks],
                     verbose=s.keras_verbose,
                     shuffle=False,  # the order is ours: the same for every trial
                 )
@@ -48,7 +49,7 @@ def fit_one(runner: Any, fit: Fit, keep_model: bool = False) -> Any:
         if saved is not None:
             continuation.keep(model, saved)
         curves = {k: [float(v) for v in vs] for k, vs in history.history.items()}
-        return (curves, model) if keep_model else curves
+        return FitOutcome(history=curves, model=model if keep_model else None)
     finally:
         if not keep_model:
             del model
@@ -60,8 +61,8 @@ class ReferenceTrainer:
 
     group_size = 1
 
-    def __init__(self, runner: Any) -> None:
-        self.runner = runner
+    def __init__(self, context: TrainingContext) -> None:
+        self.context = context
 
     def holds(self, number: int, repeat: int, epoch: int) -> bool:
         return False  # every model is written to its checkpoint, never kept
@@ -70,7 +71,7 @@ class ReferenceTrainer:
         outcomes = []
         for fit in fits:
             try:
-                outcomes.append(FitOutcome(history=fit_one(self.runner, fit)))
+                outcomes.append(fit_one(self.context, fit))
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # classified by the trial runner
