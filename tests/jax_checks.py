@@ -135,3 +135,18 @@ def test_a_jax_group_is_bounded_by_memory_with_each_members_activations():
     assert jax_group.group_size_cap([model], 48, 32, memory_bytes=per_model * 4 * 5) == 5
     assert jax_group.group_size_cap([model], 48, 32, memory_bytes=1) == 1
     assert 1 <= jax_group.group_size_cap([model], 48) <= 48
+
+
+def test_a_first_ctrl_c_stops_the_jax_group_at_the_next_epoch_end(monkeypatch):
+    from gridspec import interrupt
+
+    class AskToStop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            monkeypatch.setattr(interrupt, "_active", type("Request", (), {"requested": True})())
+
+    ended = Weights()
+    models = [built(dense), built(dense)]
+    with pytest.raises(interrupt.StopAtEpochEnd):
+        fit_group(models, list(batches(1, 3)), epochs=3, callbacks=[[AskToStop()], [ended]])
+    assert len(ended.seen) == 3  # one epoch of 3 steps, then the stop
+    assert all(w is not None for m in models for w in m.get_weights())  # the state is back in the models
