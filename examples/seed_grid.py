@@ -1,6 +1,6 @@
 """The seed article's search: 12 combinations of lr x loss x act_in x act_out.
 
-Run it with:  gridspec run examples/seed_grid.py:build --epochs 3
+Run it with:  gridspec run examples/seed_grid.py:build --epochs 3 --steps-per-epoch 50 --validation-steps 10
 """
 
 import keras

@@ -289,8 +289,9 @@ def _load_grid(target: str) -> Any:
 
 # -- commands ----------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
-    from gridspec.engine import search
     from gridspec.display import make_display
+    from gridspec.ending import ending
+    from gridspec.engine import search
     from gridspec.registry import AUTO
 
     if args.fresh and not args.storage:
@@ -348,12 +349,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         if exc.result is not None:
             _write_files(exc.result, args, out)
         raise
-    out.write(f"Best params found: {display_params(result.best_params)}\n")
-    out.write(f"Best score: {result.objective} {result.best_score:.6g} (trial {result.best.number})\n")
-    out.write(result.summary() + "\n")
-    out.write(result.leaderboard(top=_top(args.top)) + "\n")
-    for trial in result.failed[:3]:
-        out.write(f"trial {trial.number} failed: {_one_line(trial.error)}\n")
+    out.write(ending(result, top=_top(args.top)) + "\n")
     _write_insights(result, args, out)
     _write_files(result, args, out)
     return 0
@@ -362,10 +358,6 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 def _top(top: int) -> int | None:
     """``--top 0`` lists every row, in ``run`` as in ``show``."""
     return None if top <= 0 else top
-
-
-def _one_line(error: str | None) -> str:
-    return " ".join((error or "").split())
 
 
 def _check_output_path(option: str, path: str | None) -> None:

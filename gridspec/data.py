@@ -1,4 +1,4 @@
-"""Data factories' output -> endless, checked batches -> ``tf.data.Dataset``.
+"""Data factories' output -> endless, checked batches -> what ``fit`` reads.
 
 Owns the seed article's data pipeline (see the README), done properly: a factory may return a generator (or any
 iterable) of ``(x, y)`` / ``(x, y, sample_weight)`` batches, a ``tf.data.Dataset``, or an
@@ -10,12 +10,16 @@ instead of surfacing as a TensorFlow stack trace.
 Fairness lives here too: for factories that don't depend on trial parameters, the
 ``epochs x steps_per_epoch`` training batches are read once per search and replayed to every
 trial (same batches, same order, and no Python generator per trial); validation always
-replays the same first ``validation_steps`` batches at every epoch. Knows nothing of
-models, strategies or executors.
+replays the same first ``validation_steps`` batches at every epoch; in-memory arrays are
+shuffled in an order that depends only on the seed and the epoch. ``gridspec.feeds`` turns
+the batches into ``tf.data`` on the TensorFlow backend and into numpy batches on the others,
+so TensorFlow is imported only where Keras runs on it (or a factory returned a
+``tf.data.Dataset``). Knows nothing of models, strategies or executors.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -36,10 +40,9 @@ _FORMS_HINT = (
 )
 
 
-def _tf() -> Any:
-    import tensorflow as tf
-
-    return tf
+def _loaded_tf() -> Any:
+    """TensorFlow if something already imported it (a ``tf.data.Dataset`` can't exist otherwise)."""
+    return sys.modules.get("tensorflow")
 
 
 def _is_leaf_array(value: Any) -> bool:
@@ -108,18 +111,6 @@ class _Layout:
             return f"{name} has per-sample shape {tuple(got[1])} instead of {tuple(want[1])}"
         return None
 
-    def signature(self) -> Any:
-        tf = _tf()
-
-        def spec(leaf: Any) -> Any:
-            dtype, shape = leaf
-            return tf.TensorSpec(shape=(None, *shape), dtype=tf.as_dtype(dtype))
-
-        return tuple(
-            {k: spec(v) for k, v in part.items()} if isinstance(part, dict) else spec(part)
-            for part in self.parts
-        )
-
 
 def _normalise_batch(batch: Any, label: str, index: int) -> tuple[Any, ...]:
     if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
@@ -177,13 +168,13 @@ def _nbytes(batch: tuple[Any, ...]) -> int:
     return total
 
 
-def _batch_len(batch: tuple[Any, ...]) -> int:
+def batch_len(batch: tuple[Any, ...]) -> int:
     first = batch[0]
     leaf = next(iter(first.values())) if isinstance(first, dict) else first
     return int(leaf.shape[0])
 
 
-def _concatenate(batches: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+def concatenate(batches: list[tuple[Any, ...]]) -> tuple[Any, ...]:
     out: list[Any] = []
     for i, part in enumerate(batches[0]):
         if isinstance(part, dict):
@@ -194,7 +185,8 @@ def _concatenate(batches: list[tuple[Any, ...]]) -> tuple[Any, ...]:
 
 
 class Source:
-    """One data factory bound to its arguments: probed once, then turned into datasets.
+    """One data factory bound to its arguments: probed once, then turned into what ``fit``
+    reads (``gridspec.feeds``: ``tf.data`` on TensorFlow, numpy batches on other backends).
 
     ``error`` holds a ``DataError`` raised while TensorFlow was reading the factory's
     batches; the stream ends quietly instead of letting TensorFlow log and wrap it, and the
@@ -217,7 +209,7 @@ class Source:
         self.error: DataError | None = None
         self._batch_bytes = 0
         self._lock = threading.Lock()
-        self._replay: dict[int, Any] = {}  # batch count -> materialised dataset
+        self._replay: dict[int, Any] = {}  # batch count -> its batches (as tf.data on TensorFlow)
         # Batches per epoch of a stream that says so (a ``keras.utils.PyDataset``, a list of
         # batches): each epoch reads them all, as Keras's ``fit`` does, with no ``steps`` needed.
         self.length: int | None = None
@@ -236,8 +228,8 @@ class Source:
 
     def _probe(self) -> tuple[str, Any, _Layout | None]:
         value = self._call()
-        tf = _tf()
-        if isinstance(value, tf.data.Dataset):
+        tf = _loaded_tf()
+        if tf is not None and isinstance(value, tf.data.Dataset):
             spec = value.element_spec
             if not isinstance(spec, tuple) or len(spec) not in (2, 3):
                 raise DataError(
@@ -281,7 +273,7 @@ class Source:
         if self.form == "stream":
             return self.length is None
         if self.form == "dataset":
-            tf = _tf()
+            tf = _loaded_tf()
             return int(self._value.cardinality()) == int(tf.data.INFINITE_CARDINALITY)
         return False
 
@@ -332,70 +324,78 @@ class Source:
         if error is not None:
             raise error
 
-    def _stream(self, count: int) -> Any:
-        tf = _tf()
-        assert self._layout is not None
-        dataset = tf.data.Dataset.from_generator(self._guarded, output_signature=self._layout.signature())
-        return dataset.take(count)
+    def _stream(self, count: int, start: int = 0) -> Any:
+        from gridspec import feeds
 
-    def _materialise(self, count: int) -> Any:
-        """Read ``count`` batches once; replay them from memory to every caller."""
+        if feeds.tensorflow_backend():
+            assert self._layout is not None
+            dataset = feeds.tf_stream(self._guarded, self._layout, count)
+            return dataset.skip(start) if start else dataset
+        return feeds.stream(lambda: iter(self.batches()), count, start)
+
+    def _materialise(self, count: int, start: int = 0) -> Any:
+        """Read ``count`` batches once; replay them from memory (from ``start``) to every caller."""
+        from gridspec import feeds
+
+        on_tf = feeds.tensorflow_backend()
         with self._lock:
-            cached = self._replay.get(count)
-            if cached is not None:
-                return cached
-            tf = _tf()
-            batches = []
-            for batch in self.batches():
-                batches.append(batch)
-                if len(batches) == count:
-                    break
-            sizes = {_batch_len(b) for b in batches}
-            if len(sizes) == 1:
-                size = sizes.pop()
-                dataset = tf.data.Dataset.from_tensor_slices(_concatenate(batches)).batch(size)
-            else:  # ragged batch sizes: replay the stored list as it is
+            kept: Any = self._replay.get(count)
+            if kept is None:
+                batches = []
+                for batch in self.batches():
+                    batches.append(batch)
+                    if len(batches) == count:
+                        break
                 assert self._layout is not None
-                dataset = tf.data.Dataset.from_generator(
-                    lambda: iter(batches), output_signature=self._layout.signature()
-                )
-            dataset = dataset.apply(tf.data.experimental.assert_cardinality(count))
-            self._replay[count] = dataset
-            return dataset
+                kept = feeds.tf_replay(batches, self._layout) if on_tf else batches
+                self._replay[count] = kept
+        if not on_tf:
+            return feeds.replay(kept, start)
+        return kept.skip(start) if start else kept
 
     def _fits_in_cache(self, count: int) -> bool:
         if self.cache_bytes <= 0 or self.args:  # parameter-dependent data is streamed
             return False
         return self._batch_bytes * count <= self.cache_bytes
 
-    def training(self, epochs: int, steps_per_epoch: int | None, seed: int, batch_size: int) -> Any:
-        """The dataset for ``fit``: exactly ``epochs x steps_per_epoch`` batches when steps are set."""
-        tf = _tf()
+    def training(self, epochs: int, steps_per_epoch: int | None, seed: int, batch_size: int,
+                 start_epoch: int = 0) -> Any:
+        """What ``fit`` trains on: exactly ``epochs x steps_per_epoch`` batches when steps are
+        set (from epoch ``start_epoch`` on: the batches a full run would see next)."""
+        from gridspec import feeds
+
+        skip = start_epoch * steps_per_epoch if steps_per_epoch else 0
         if self.form == "arrays":
-            length = _batch_len(self._value)
-            dataset = tf.data.Dataset.from_tensor_slices(self._value)
-            dataset = dataset.shuffle(length, seed=seed, reshuffle_each_iteration=True)
-            dataset = dataset.batch(batch_size)
-            return dataset.repeat() if steps_per_epoch else dataset
+            order = feeds.ArrayOrder(batch_len(self._value), batch_size, seed,
+                                     first_pass=0 if steps_per_epoch else start_epoch)
+            endless = bool(steps_per_epoch)  # steps set: pass after pass, as one stream
+            if feeds.tensorflow_backend():
+                return feeds.tf_arrays(self._value, order, endless, skip)
+            return feeds.array_batches(self._value, order, endless, skip)
         if self.form == "dataset":
-            return self._value.repeat() if steps_per_epoch else self._value
+            dataset = self._value.repeat() if steps_per_epoch else self._value
+            return dataset.skip(skip) if skip else dataset
         if steps_per_epoch is None:  # a stream of known length: every epoch reads it all, anew
             assert self.length is not None
             return self._materialise(self.length) if self._fits_in_cache(self.length) else self._stream(self.length)
         count = epochs * steps_per_epoch
         if self._fits_in_cache(count):
-            return self._materialise(count)
-        return self._stream(count)
+            return self._materialise(count, skip)
+        return self._stream(count, skip)
 
     def validation(self, steps: int | None, batch_size: int) -> Any:
-        """The dataset for ``validation_data``: the same first ``steps`` batches at every epoch."""
-        tf = _tf()
+        """What ``validation_data`` is: the same first ``steps`` batches at every epoch."""
+        from gridspec import feeds
+
         if self.form == "arrays":
-            dataset = tf.data.Dataset.from_tensor_slices(self._value).batch(batch_size)
-            return dataset if steps is None else dataset.take(steps)
+            if feeds.tensorflow_backend():
+                return feeds.tf_batched(self._value, batch_size, steps)
+            order = feeds.ArrayOrder(batch_len(self._value), batch_size, 0, shuffle=False)
+            return feeds.array_batches(self._value, order, endless=False, count=steps)
         if self.form == "dataset":
             if steps is None:
                 return self._value
+            tf = _loaded_tf()
             return self._value.repeat().take(steps).apply(tf.data.experimental.assert_cardinality(steps))
         if steps is None:  # a stream of known length: all of it
             assert self.length is not None

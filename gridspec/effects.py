@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from gridspec.result import SearchResult, TrialStatus, better
-from gridspec.values import display, key
+from gridspec.values import displays, key
 
 __all__ = ["AxisEffect", "Effects", "ValueEffect", "effects"]
 
@@ -96,12 +96,13 @@ class Effects:
             absent = f" (over the n={e.count} trials that have it; {e.absent} leave it out)" if e.absent else ""
             lines.append(f"  {e.axis}: spread {spread}{absent}")
             shown = self._screenful(e)
-            width = max(len(display(v.value)) for v in shown)
+            texts = dict(zip((key(v.value) for v in e.values), displays([v.value for v in e.values])))
+            width = max(len(texts[key(v.value)]) for v in shown)
             for v in shown:
                 mark = "*" if v.count and key(v.value) == key(e.best_value) else " "
                 best = "-" if v.best is None else f"{v.best:.6g}"
                 mean = "-" if v.mean is None else f"{v.mean:.6g}"
-                lines.append(f"   {mark} {display(v.value):<{width}}  best {best:>10}  mean {mean:>10}  n={v.count}")
+                lines.append(f"   {mark} {texts[key(v.value)]:<{width}}  best {best:>10}  mean {mean:>10}  n={v.count}")
             if len(shown) < len(e.values):
                 lines.append(f"     … {len(e.values) - len(shown):,} more values (SearchResult.effects() has them all)")
         return "\n".join(lines)

@@ -47,7 +47,7 @@ from gridspec.registry import module_of, scan
 from gridspec.result import SearchResult, Trial, TrialStatus
 from gridspec.runspec import RunSpec
 from gridspec.settings import MAX_UNCAPPED, SearchSettings
-from gridspec.strategies import Decision, Proposal, Strategy, make_strategy
+from gridspec.strategies import Decision, Proposal, Strategy, make_strategy, nothing_to_cut
 from gridspec.trial import TrialRunner, failed_trial
 
 __all__ = ["MAX_UNCAPPED", "SearchContext", "search", "run_search"]
@@ -141,6 +141,10 @@ def _plan(grid: GridFunction, settings: SearchSettings) -> _Plan:
         (("tensorboard.plugins.hparams.api", "tensorboard", "tensorboard_dir= (--tensorboard)", "tensorboard"),
          s.tensorboard_dir is not None),
         (("ray", "ray", 'executor="ray"', "Ray"), s.executor == "ray")) if wanted])
+    if s.distribute is not None:
+        from gridspec.training.distribute import check_available
+
+        check_available(s.distribute)
     save_best = check_save_best(s.save_best) if s.save_best is not None else None
     tensorboard_dir = _check_tensorboard_dir(s.tensorboard_dir) if s.tensorboard_dir is not None else None
     settings = s.evolve(train=train_fn, val=val_fn)
@@ -211,7 +215,12 @@ def run_search(grid: GridFunction, settings: SearchSettings) -> SearchResult:
                      epochs_axis=plan.epochs_axis)
         if report:
             report(SearchStarted(strategy.total, space.size, plan.objective.name,
-                                 plan.objective.direction, s.strategy, space.describe()))
+                                 plan.objective.direction, s.strategy, space.describe(),
+                                 epochs=None if plan.epochs_axis else s.epochs,
+                                 planned_epochs=None if plan.epochs_axis else strategy.planned_epochs()))
+            cut = None if plan.epochs_axis else nothing_to_cut(s.strategy, strategy)
+            if cut is not None:
+                report(Note(cut))
             if journal is not None:
                 report(Note(_storage_note(journal, plan.strategy(), strategy.total)))
         if folders.tensorboard_dir is not None:
@@ -417,13 +426,15 @@ class _Loop:
 
     def _submit(self, group: list[Proposal]) -> dict[concurrent.futures.Future[Trial], tuple[Proposal, int]]:
         tasks = []
+        numbers = tuple(p.number for p in group)
         for proposal in group:
             task = self._task(proposal)
             tasks.append(task)
             self.position += 1
             self.started_in[proposal.rung] = self.started_in.get(proposal.rung, 0) + 1
             position, total = self._progress(proposal, self.position, self.started_in)
-            self._emit(TrialStarted(position, total, task.number, task.params, task.epochs, task.start_epoch))
+            self._emit(TrialStarted(position, total, task.number, task.params, task.epochs, task.start_epoch,
+                                    rung=proposal.rung if self.plan.continues else None, group=numbers))
             if self.journal is not None:
                 self.journal.record_start(task.number, task.epochs)
         gid = self._next_group

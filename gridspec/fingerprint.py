@@ -55,7 +55,7 @@ def _axis_text(values: Any) -> str:
 def jsonable(value: Any) -> Any:
     """``value`` as strict JSON data: numpy scalars as Python values, primitives kept,
     non-finite floats as text, classes and functions by ``module.qualname``, other objects by
-    their short text (``display``: what ``show`` prints, ``L2(l2=0.0001)``). Never
+    their text, whole (``display``: what ``show`` prints, ``L2(l2=0.0001)``). Never
     pickle: reading a journal must run no code."""
     value = plain(value)
     if value is None or isinstance(value, (bool, int, str)):
@@ -68,7 +68,7 @@ def jsonable(value: Any) -> Any:
         return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, type) or inspect.isfunction(value) or inspect.isbuiltin(value):
         return identity(value)  # module.qualname
-    return display(value)
+    return display(value, None)
 
 
 def _source(fn: Callable[..., Any]) -> str:

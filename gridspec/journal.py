@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from gridspec.ending import ending
 from gridspec.errors import JournalError
 from gridspec.fingerprint import Fingerprint, describe_changes, jsonable
 from gridspec.result import SearchResult, Trial, TrialStatus
@@ -464,13 +465,8 @@ class StoredSearch:
             f"{counts[TrialStatus.PRUNED]} pruned, {len(self.running)} running or interrupted"
             + (f", {waiting} waiting for their rung to end" if waiting else ""),
         ]
-        if result.ranked():
-            lines.append(result.leaderboard(top))
-        if result.completed:
-            lines.append(f"Best params found: {result.best_params!r}")
-        for t in result.failed[:3]:
-            lines.append(f"trial {t.number} failed: {t.error}")
-        return "\n".join(lines)
+        ending_text = ending(result, top, summary=False)  # the counts line above says it
+        return "\n".join(lines + ([ending_text] if ending_text else []))
 
 
 def replay(logs: Sequence[Mapping[str, Any]], path: str | None = None) -> list[StoredSearch]:

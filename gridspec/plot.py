@@ -20,7 +20,7 @@ from typing import Any
 
 from gridspec.effects import effects
 from gridspec.result import SearchResult, TrialStatus
-from gridspec.values import display, key
+from gridspec.values import display, key, shorten
 
 __all__ = ["CURVES", "draw", "draw_curves", "plot"]
 
@@ -42,8 +42,7 @@ def _matplotlib() -> Any:
 
 
 def _tick(value: Any) -> str:
-    text = display(value)
-    return text if len(text) <= 18 else text[:17] + "…"
+    return shorten(display(value, None), 18)
 
 
 def _label(number: int, params: dict[str, Any]) -> str:

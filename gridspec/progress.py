@@ -35,6 +35,8 @@ class SearchStarted:
     direction: str
     strategy: str
     description: str  # the grid's shape
+    epochs: int | None = None  # the search's epochs (None: each combination's, from an axis)
+    planned_epochs: int | None = None  # epochs summed over the trials to train (None: unknown)
 
 
 @attrs.frozen
@@ -45,6 +47,8 @@ class TrialStarted:
     params: Mapping[str, Any]
     epochs: int
     start_epoch: int = 0
+    rung: int | None = None  # halving, asha, hyperband: the rung (numbered across brackets)
+    group: tuple[int, ...] = ()  # the trials sent to train together with it, itself included
 
 
 @attrs.frozen

@@ -19,7 +19,7 @@ import attrs
 
 from gridspec.frozen import FrozenDict, freeze_history, freeze_params
 from gridspec.objective import best_of, better
-from gridspec.values import cell, display, plain
+from gridspec.values import axis_displays, cell, display, key, plain
 
 __all__ = ["SearchResult", "Trial", "TrialStatus", "best_of", "better"]
 
@@ -95,7 +95,8 @@ class Trial:
 
 def _strict(value: Any) -> Any:
     """``value`` as strict JSON data: non-finite numbers as ``null`` (a bare ``NaN`` is not
-    JSON), numpy values as Python ones, classes by ``module.qualname``, other objects displayed."""
+    JSON), numpy values as Python ones, other values (classes and functions too) by their short
+    text whole, as a CSV cell shows them: ``Adam``, ``L2(l2=0.0001)``."""
     value = plain(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else None
@@ -107,9 +108,7 @@ def _strict(value: Any) -> Any:
         return [_strict(v) for v in value]
     if isinstance(value, enum.Enum):
         return value.value
-    if isinstance(value, type):
-        return f"{value.__module__}.{value.__qualname__}"
-    return display(value)
+    return display(value, None)
 
 
 def _fmt_score(score: float | None) -> str:
@@ -290,8 +289,9 @@ class SearchResult:
         score_w = max(12, len(self.objective))
         header = f"{'rank':>{rank_w}}  {'trial':>{trial_w}}  {self.objective:>{score_w}}  {'epoch':>5}  params"
         lines = [header]
+        texts = axis_displays(t.params for t in self.trials)  # never two rows alike
         for rank, t in enumerate(shown, start=1):
-            params = ", ".join(f"{k}={display(v)}" for k, v in t.params.items())
+            params = ", ".join(f"{k}={texts[(k, key(v))]}" for k, v in t.params.items())
             tag = "" if t.status is TrialStatus.COMPLETE else f"  ({t.status.value.lower()})"
             lines.append(
                 f"{rank:>{rank_w}}  {t.number:>{trial_w}}  {_fmt_score(t.score):>{score_w}}  "
@@ -311,9 +311,7 @@ class SearchResult:
         )
 
     def __str__(self) -> str:
-        parts = [self.summary(), self.leaderboard()]
-        if self.completed:
-            parts.append(f"Best params found: {self.best_params!r}")
-        for t in self.failed[:3]:
-            parts.append(f"trial {t.number} failed: {t.error}")
-        return "\n".join(parts)
+        """How the search ended, as ``gridspec run`` prints it (``gridspec.ending``)."""
+        from gridspec.ending import ending
+
+        return ending(self)

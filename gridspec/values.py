@@ -4,7 +4,10 @@
   removed (``np.float32(0.01)`` -> ``0.01``, the shortest text that reads back as the same
   float32), so ``repr(best_params)`` reads back with ``ast.literal_eval``.
 - ``display(value)``: the short form for leaderboards, progress lines and plots
-  (``Adam``, ``L2(l2=0.0001)``, ``'relu'``).
+  (``Adam``, ``L2(l2=0.0001)``, ``'relu'``); a long one keeps its two ends around an
+  ellipsis, since values on one axis often share a long beginning (a path, a prefix).
+- ``displays(values)``: the short forms of one axis' values, never two alike for values
+  that differ (a text that would collide is shown whole).
 - ``cell(value)``: a CSV cell: strings as they are (``relu``), other values displayed.
 - ``identity(value, position)``: the canonical text the fingerprint and duplicate checks use:
   classes and functions by ``module.qualname``; objects with a Keras ``get_config()`` by class
@@ -21,10 +24,11 @@ import inspect
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["a_kind", "cell", "display", "display_params", "has_address", "identity", "key", "plain"]
+__all__ = ["a_kind", "axis_displays", "cell", "display", "display_params", "displays", "has_address", "identity",
+           "key", "plain", "shorten"]
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 _DISPLAY_WIDTH = 60
@@ -73,27 +77,74 @@ def has_address(value: Any) -> bool:
 
 
 def _config_text(config: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={display(v)}" for k, v in config.items() if v is not None and k != "name")
+    return ", ".join(f"{k}={display(v, None)}" for k, v in config.items() if v is not None and k != "name")
 
 
-def display(value: Any) -> str:
-    """The short form of a value: Python-like, objects by class and config, never an address."""
+def shorten(text: str, width: int | None = _DISPLAY_WIDTH) -> str:
+    """``text`` in at most ``width`` characters (None: whole), its two ends kept around ``…``:
+    ``'runs/2026/experiment-a.csv'`` and ``'runs/2026/experiment-b.csv'`` stay apart, and a
+    string's closing quote or a call's closing parenthesis stays."""
+    if width is None or len(text) <= width:
+        return text
+    tail = (width - 1) // 2
+    return text[: width - 1 - tail] + "…" + text[len(text) - tail:]
+
+
+def display(value: Any, width: int | None = _DISPLAY_WIDTH) -> str:
+    """The short form of a value: Python-like, objects by class and config, never an address;
+    at most ``width`` characters (None: never cut)."""
     value = plain(value)
     if _named(value):
-        return str(getattr(value, "__name__", value))
+        return shorten(str(getattr(value, "__name__", value)), width)
     if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
-        inner = ", ".join(display(v) for v in value)
-        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{display(k)}: {display(v)}" for k, v in value.items()) + "}"
-    config = _keras_config(value)
-    if config is not None:
+        inner = ", ".join(display(v, None) for v in value)
+        text = f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
+    elif isinstance(value, dict):
+        text = "{" + ", ".join(f"{display(k, None)}: {display(v, None)}" for k, v in value.items()) + "}"
+    elif (config := _keras_config(value)) is not None:
         text = f"{type(value).__name__}({_config_text(config)})"
     else:
         text = repr(value)
         if _ADDRESS.search(text):
             text = type(value).__name__
-    return text if len(text) <= _DISPLAY_WIDTH else text[: _DISPLAY_WIDTH - 1] + "…"
+    return shorten(text, width)
+
+
+def displays(values: Sequence[Any], width: int | None = _DISPLAY_WIDTH) -> list[str]:
+    """The short forms of the values of one axis, alike only for the same value: a short form
+    two different values share is shown whole, and whole forms that are still alike (two
+    objects of one class with an address in their ``repr``) are numbered ``#1``, ``#2``."""
+    texts = [display(v, width) for v in values]
+    keys = [key(v) for v in values]
+    for whole in (True, False):
+        owners: dict[str, set[Any]] = {}
+        for text, k in zip(texts, keys):
+            owners.setdefault(text, set()).add(k)
+        clashing = {text for text, ks in owners.items() if len(ks) > 1}
+        if not clashing:
+            break
+        if whole:
+            texts = [display(v, None) if t in clashing else t for v, t in zip(values, texts)]
+            continue
+        numbers: dict[str, dict[Any, int]] = {}
+        for i, (text, k) in enumerate(zip(texts, keys)):
+            if text in clashing:
+                seen = numbers.setdefault(text, {})
+                texts[i] = f"{text}#{seen.setdefault(k, len(seen) + 1)}"
+    return texts
+
+
+def axis_displays(combinations: Iterable[Mapping[str, Any]]) -> dict[tuple[str, Any], str]:
+    """``displays`` for every axis of some combinations, looked up by ``(axis, key(value))``."""
+    values: dict[str, dict[Any, Any]] = {}
+    for params in combinations:
+        for axis, value in params.items():
+            values.setdefault(axis, {}).setdefault(key(value), value)
+    shown: dict[tuple[str, Any], str] = {}
+    for axis, by_key in values.items():
+        for k, text in zip(by_key, displays(list(by_key.values()))):
+            shown[(axis, k)] = text
+    return shown
 
 
 def a_kind(value: Any) -> str:
@@ -108,11 +159,12 @@ def display_params(params: Mapping[str, Any]) -> str:
 
 
 def cell(value: Any) -> Any:
-    """A CSV cell: ``relu`` for ``'relu'``, numbers and None as they are, others displayed."""
+    """A CSV cell: ``relu`` for ``'relu'``, numbers and None as they are, others displayed
+    whole (a file is read by programs: nothing is cut)."""
     value = plain(value)
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
-    return display(value)
+    return display(value, None)
 
 
 def _json(value: Any) -> Any:

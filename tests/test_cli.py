@@ -43,9 +43,12 @@ def test_run_the_seed_example(tmp_path):
     model_lines = [line for line in lines if line.startswith("Model ")]
     assert [line.split("...")[0] for line in model_lines] == [f"Model {i} of 12" for i in range(1, 13)]
     assert "{'lr': 0.001, 'loss': 'mean_squared_error', 'act_in': 'relu', 'act_out': 'tanh'}" in model_lines[0]
-    # the 12 trials trained as one fused group: when trial 1 is reported nothing remains, so
-    # no ETA (one trial at a time, each line has one: tests/test_journal_search.py)
-    assert re.search(r"score [0-9.e-]+ \(epoch 1/1\) in [0-9.]+s$", model_lines[0])
+    # the 12 trials trained as one fused group: each line says so instead of a share of the
+    # group's time, and the group's own line follows with its time (no ETA: nothing remains;
+    # one trial at a time, each line has its time and ETA: tests/test_journal_search.py)
+    assert re.search(r"score [0-9.e-]+ \(epoch 1/1\) in a group of 12$", model_lines[0])
+    assert lines[1] == "Training trials 1-12 together, epoch 1"
+    assert re.fullmatch(r"Trials 1-12 trained together in [0-9.]+s", lines[lines.index(model_lines[-1]) + 1])
     best = [line for line in lines if line.startswith("Best params found: ")]
     assert len(best) == 1
     params = ast.literal_eval(best[0].removeprefix("Best params found: "))

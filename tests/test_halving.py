@@ -202,6 +202,34 @@ def test_the_step_counter_keeps_counting_across_rungs_and_the_seed_makes_it_repe
     assert result == attrs_without_durations(halved, result)  # the same search again
 
 
+ARRAYS_X = np.random.default_rng(3).normal(size=(80, FEATURES)).astype("float32")  # 3 batches, the last short
+ARRAYS = dict(train=lambda: (ARRAYS_X, np.tanh(ARRAYS_X @ WEIGHTS / 4)), val=None, epochs=3, seed=5)
+
+
+@gs.grid(lr=[0.03, 0.01, 0.003])
+def linear(lr):
+    import keras
+
+    model = keras.Sequential([keras.Input((FEATURES,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="mean_squared_error")
+    return model
+
+
+def test_a_promoted_trial_on_shuffled_arrays_reads_the_batches_of_an_uninterrupted_run():
+    # Each epoch reshuffles in-memory arrays; epoch k's order must not depend on where the
+    # run started, or a promoted trial continues on other batches than the full run's.
+    runs = {(strategy, fuse): linear.search(strategy=strategy, fuse=fuse, **ARRAYS)
+            for strategy in ("grid", "halving") for fuse in (1, "auto")}
+    full, halved = runs["grid", 1], runs["halving", 1]
+    assert [t.epochs for t in halved.completed] == [3]
+    for trial in halved.completed:
+        assert dict(trial.history) == dict(full.trials[trial.number - 1].history)
+    for strategy in ("grid", "halving"):  # fused groups read the same batches as fit alone
+        alone, fused = runs[strategy, 1], runs[strategy, "auto"]
+        assert any(t.fused_with for t in fused.trials)
+        assert [dict(t.history) for t in fused.trials] == [dict(t.history) for t in alone.trials]
+
+
 def attrs_without_durations(result, like):
     import attrs
 

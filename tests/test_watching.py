@@ -123,7 +123,7 @@ def test_live_display_in_a_terminal_shows_progress_and_leaves_the_plain_output(s
     piped = run_cli(*args)
     assert piped.returncode == 0, piped.stderr
     # while it ran: the panel, with the overall progress and the running trial
-    assert re.search(r"0/2 trials\s+elapsed", ANSI.sub("", terminal))
+    assert re.search(r"0/2 trials\s+[0-9.]+ of 4 epochs\s+elapsed", ANSI.sub("", terminal))
     assert re.search(r"running\s+trial 1\s+epoch [12]/2", ANSI.sub("", terminal))
     assert re.search(r"best so far\s+trial 1\s+val_loss", ANSI.sub("", terminal))
     assert "\x1b[" in terminal
@@ -260,7 +260,7 @@ def test_the_live_panel_shows_the_rung_the_best_the_running_and_the_failures():
 def _feed_and_check(display) -> None:
     display(SearchStarted(8, 6, "val_loss", "min", "halving", "lr (6)"))
     for n in (1, 2, 3):
-        display(TrialStarted(n, 6, n, {"lr": n / 10}, 1))
+        display(TrialStarted(n, 6, n, {"lr": n / 10}, 1, rung=0))
     display(EpochEnded(3, 1, 1, {"loss": 0.5, "val_loss": 0.75}))
     display(BatchEnded(2, 1, 4, 10, {"loss": 0.25}))
     display(TrialFinished(1, 6, _trial(1, 0.3, lr=0.1), None))
@@ -272,7 +272,7 @@ def _feed_and_check(display) -> None:
     assert "running trial 3 epoch 1/1 loss 0.5 val_loss 0.75 lr=0.3" in text
     assert "running trial 2" not in text  # finished
     assert "failed trial 2: ValueError: boom" in text
-    display(TrialStarted(1, 2, 1, {"lr": 0.1}, 3, start_epoch=1))  # promoted to the next rung
+    display(TrialStarted(1, 2, 1, {"lr": 0.1}, 3, start_epoch=1, rung=1))  # promoted to the next rung
     assert "rung 3 epochs: 0 of 2 trained" in _render(display)
     assert "trial 1 epoch 2/3" in _render(display)
 

@@ -10,6 +10,8 @@ the plain data of ``gridspec.progress``.
   overall progress, each running trial's epoch, batch and latest loss, the best so far, the
   rung of a halving search and the failures; drawn with ``rich`` (a Keras dependency).
 - ``watch`` (``watch``): ``gridspec show PATH --watch``, a journal followed as it grows.
+- ``Tally`` (``tally``): what both displays count from the events (epochs summed over
+  trials, groups of trials trained together, rungs, the best so far).
 
 ``make_display`` picks the live view only where it can be seen: a terminal or a notebook.
 """

@@ -2,10 +2,15 @@
 
 A panel refreshed a few times a second, below the plain lines of the finished trials::
 
-    ━━━━━━━━━━━━╸━━━━━━━━━━━━━━━━━  5/12 trials  elapsed 1m02s  ETA 1m27s
+    ━━━━━━━━━━━━╸━━━━━━━━━━━━━━━━━  5/12 trials  15 of 36 epochs  elapsed 1m02s  ETA 1m27s
+    rung         3 epochs: 1 of 4 trained
     best so far  trial 4  val_loss 0.1234 (epoch 3/3)  lr=0.01, units=32
     running      trial 6  epoch 2/3  batch 13/50  loss 0.2841  val_loss 0.3011  lr=0.1, units=8
     failed       trial 3: ValueError: ...
+
+The bar counts epochs summed over trials (``gridspec.display.tally``), so it moves while a
+fused group trains; "best so far" is a running trial's best epoch when no finished trial
+beats it.
 
 Each finished trial, failure and note is printed as its plain line above the panel (the
 lines of ``gridspec.display.lines``), and the panel is erased when the search ends, so the
@@ -25,8 +30,9 @@ from typing import Any, TextIO
 import attrs
 
 from gridspec.display.lines import format_duration, format_event
-from gridspec.progress import BatchEnded, EpochEnded, Event, SearchFinished, SearchStarted, TrialFinished, TrialStarted
-from gridspec.result import Trial, TrialStatus, better
+from gridspec.display.tally import Tally
+from gridspec.progress import Event, SearchFinished, SearchStarted, TrialFinished, TrialStarted
+from gridspec.values import display
 
 __all__ = ["LiveDisplay"]
 
@@ -34,28 +40,21 @@ _BAR_WIDTH = 30
 _PARAMS_WIDTH = 80
 
 
-@attrs.define
-class _Running:
-    number: int
-    params: dict[str, Any]
-    epochs: int
-    epoch: int = 0  # epochs finished (1-based epoch in progress is epoch + 1)
-    batch: int | None = None
-    steps: int | None = None
-    loss: float | None = None
-    objective: float | None = None
-
-
 def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _params(params: dict[str, Any]) -> str:
-    return _short(", ".join(f"{k}={v!r}" for k, v in params.items()), _PARAMS_WIDTH)
+    """As the leaderboard writes them: ``lr=0.01, act=my_act, reg=L2(l2=0.0001)``."""
+    return _short(", ".join(f"{k}={display(v)}" for k, v in params.items()), _PARAMS_WIDTH)
 
 
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
+
+
+def _count(amount: float) -> str:
+    return f"{amount:.0f}" if abs(amount - round(amount)) < 0.05 or amount >= 100 else f"{amount:.1f}"
 
 
 class LiveDisplay:
@@ -76,70 +75,21 @@ class LiveDisplay:
         self._lock = threading.RLock()  # re-entered by a Ctrl-C note from the signal handler
         self._live: Any = None
         self._closed = False
-        self.started: float | None = None
-        self.search: SearchStarted | None = None
-        self.done = 0
-        self.running: dict[int, _Running] = {}
-        self.best: Trial | None = None
-        self.failures: list[Trial] = []
-        self.rungs: dict[int, tuple[int, int]] = {}  # halving: epochs of a rung -> (done, size)
-        self.rung: int | None = None  # the epochs of the rung in progress
+        self.tally = Tally()
 
     # -- events ------------------------------------------------------------------------------
     def __call__(self, event: Event) -> None:
         with self._lock:
-            self._update(event)
+            extra = self.tally.update(event)
         if isinstance(event, SearchStarted) and not self._closed:
             self._start()
         line = format_event(event)
-        if line is not None:
-            self._print(line)
+        for text in ([] if line is None else [line]) + extra:
+            self._print(text)
         if isinstance(event, SearchFinished):
             self.close()
         elif isinstance(event, (TrialStarted, TrialFinished)) and self._live is not None:
             self._live.refresh()  # at once, not at the next tick
-
-    def _update(self, event: Event) -> None:
-        if isinstance(event, SearchStarted):
-            self.search, self.started = event, time.perf_counter()
-        elif isinstance(event, TrialStarted):
-            self.running[event.number] = _Running(event.number, dict(event.params), event.epochs,
-                                                  epoch=event.start_epoch)
-            if self._halving():
-                done, _ = self.rungs.get(event.epochs, (0, 0))
-                self.rungs[event.epochs] = (done, event.total)
-                self.rung = event.epochs
-        elif isinstance(event, EpochEnded):
-            trial = self.running.get(event.number)
-            if trial is not None:
-                trial.epoch, trial.batch = event.epoch, None
-                trial.loss = event.logs.get("loss", trial.loss)
-                if self.search is not None:
-                    trial.objective = event.logs.get(self.search.objective, trial.objective)
-        elif isinstance(event, BatchEnded):
-            trial = self.running.get(event.number)
-            if trial is not None:
-                trial.batch, trial.steps = event.batch, event.steps
-                trial.loss = event.logs.get("loss", trial.loss)
-        elif isinstance(event, TrialFinished):
-            self.done += 1
-            ran = self.running.pop(event.trial.number, None)
-            self._tell(event.trial)
-            if self._halving() and ran is not None:
-                done, size = self.rungs.get(ran.epochs, (0, event.total))
-                self.rungs[ran.epochs] = (done + 1, size)
-
-    def _halving(self) -> bool:
-        return self.search is not None and self.search.strategy not in ("grid", "random")
-
-    def _tell(self, trial: Trial) -> None:
-        if trial.status is TrialStatus.FAILED:
-            self.failures.append(trial)
-        elif trial.score is not None and self.search is not None and (
-            self.best is None or self.best.score is None
-            or better(trial.score, self.best.score, self.search.direction)
-        ):
-            self.best = trial
 
     # -- drawing -----------------------------------------------------------------------------
     def _start(self) -> None:
@@ -168,25 +118,35 @@ class LiveDisplay:
         from rich.text import Text
 
         with self._lock:
-            search, done, best = self.search, self.done, self.best
-            running = [attrs.evolve(r) for r in self.running.values()]
-            failures = list(self.failures)
-            rung = (self.rung, *self.rungs[self.rung]) if self.rung in self.rungs else None
-            elapsed = time.perf_counter() - self.started if self.started is not None else 0.0
+            tally = self.tally
+            search, best = tally.search, tally.best
+            running = [attrs.evolve(r) for r in tally.running.values()]
+            leader = tally.best_running()
+            leader = attrs.evolve(leader) if leader is not None else None
+            failures = list(tally.failures)
+            rungs = tally.rungs_in_progress()
+            done, planned = tally.progress()
+            trials = tally.trials_done()
+            eta = tally.eta()
+            elapsed = tally.clock() - tally.started if tally.started is not None else 0.0
         if search is None:
             return Text("")
-        total = max(search.total, done)
-        eta = f"ETA {format_duration(elapsed / done * (total - done))}" if 0 < done < total else ""
         head = Table.grid(padding=(0, 2))
-        head.add_row(ProgressBar(total=total, completed=done, width=_BAR_WIDTH),
-                     Text(f"{done}/{total} trials"), Text(f"elapsed {format_duration(elapsed)}"), Text(eta))
+        counts = [Text(f"{trials}/{max(search.total, trials)} trials")]
+        if search.planned_epochs is not None:  # the bar's own unit: it moves as epochs end
+            counts.append(Text(f"{_count(done)} of {_count(planned)} epochs"))
+        head.add_row(ProgressBar(total=max(planned, 1e-9), completed=done, width=_BAR_WIDTH), *counts,
+                     Text(f"elapsed {format_duration(elapsed)}"),
+                     Text(f"ETA {format_duration(eta)}" if eta is not None else ""))
         rows = Table.grid(padding=(0, 2))
         rows.add_column(style="bold", no_wrap=True, min_width=11)
         rows.add_column(no_wrap=True, overflow="ellipsis")  # one line per row, cut at the edge
-        if rung is not None:
-            epochs, rung_done, size = rung
-            rows.add_row("rung", f"{epochs} epoch{'s' if epochs != 1 else ''}: {rung_done} of {size} trained")
-        if best is not None:
+        for epochs, trained, size in rungs:
+            rows.add_row("rung", f"{epochs} epoch{'s' if epochs != 1 else ''}: {trained} of {size} trained")
+        if leader is not None:
+            rows.add_row("best so far", f"trial {leader.number}  {search.objective} {leader.best:.6g} "
+                         f"(epoch {leader.best_epoch}/{leader.epochs}, training)  {_params(leader.params)}")
+        elif best is not None:
             rows.add_row("best so far", f"trial {best.number}  {search.objective} {best.score:.6g} "
                          f"(epoch {best.best_epoch}/{best.epochs})  {_params(best.params)}")
         for r in sorted(running, key=lambda r: r.number):

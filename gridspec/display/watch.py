@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from gridspec.errors import JournalError
 from gridspec.journal import StoredSearch, being_written, load
 from gridspec.result import TrialStatus
+from gridspec.values import display_params
 
 __all__ = ["being_written", "progress_line", "watch"]
 
@@ -44,7 +45,7 @@ def progress_line(stored: StoredSearch) -> str:
     result = stored.result()
     if result.completed:
         best = result.best
-        line += f"; best so far: trial {best.number} {result.objective} {best.score:.6g} {best.params!r}"
+        line += f"; best so far: trial {best.number} {result.objective} {best.score:.6g} {display_params(best.params)}"
     return line
 
 

@@ -9,8 +9,9 @@ parent alone reports results (and writes any journal).
 - Threads: a worker gets ``cores // workers`` intra- and inter-op threads (at least 1), so
   workers x threads <= cores.
 - GPUs: with ``gpus=[0, 1]`` worker ``i`` sees only ``gpus[i % len(gpus)]`` through
-  ``CUDA_VISIBLE_DEVICES`` (with fewer workers than GPUs, ``gpus[i::workers]``); without ``gpus=`` every worker gets ``TF_FORCE_GPU_ALLOW_GROWTH``
-  so that several workers can share a GPU.
+  ``CUDA_VISIBLE_DEVICES`` (with fewer workers than GPUs, ``gpus[i::workers]``); every worker gets
+  ``TF_FORCE_GPU_ALLOW_GROWTH`` (and JAX's ``XLA_PYTHON_CLIENT_PREALLOCATE=false``) so that
+  several workers can share a GPU.
 - Crashes: a worker that dies mid-trial (segfault, ``os._exit``, OOM-kill) turns that trial
   into a FAILED trial naming the exit code, and the slot starts a fresh worker. A fused group
   whose worker dies runs again one member at a time, so only the culprit fails.
@@ -85,6 +86,8 @@ def worker_environment(
         env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, mine))
     if "TF_FORCE_GPU_ALLOW_GROWTH" not in base:
         env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
+    if "XLA_PYTHON_CLIENT_PREALLOCATE" not in base:  # JAX's own way to share a GPU
+        env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
     return env
 
 
@@ -98,16 +101,24 @@ def _rss_mib() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _set_threads(threads: int) -> None:
+    """TensorFlow's thread pools, when Keras runs on TensorFlow (other backends read
+    ``OMP_NUM_THREADS``; TensorFlow is not imported for them)."""
+    import keras
+
+    if keras.config.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
 def _worker_main(conn: Any, spec: RunSpec, env: dict[str, str]) -> None:
     """A worker: set threads, import the user's module once, then run trials until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
     os.environ.update(env)
     try:
-        import tensorflow as tf
-
-        threads = int(env["TF_NUM_INTRAOP_THREADS"])
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        _set_threads(int(env["TF_NUM_INTRAOP_THREADS"]))
         runner = spec.runner(progress=lambda event: conn.send(("progress", event)))  # per epoch
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
         conn.send(("init_error", _portable(exc)))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import random
 
 from gridspec.strategies.base import Decision, Proposal
-from gridspec.strategies.halving import RungOutcome, check_budget_options, ladder, ranked
+from gridspec.strategies.halving import RungOutcome, check_budget_options, ladder, planned_epochs, ranked
 
 __all__ = ["AshaStrategy"]
 
@@ -107,6 +107,11 @@ class AshaStrategy:
         self._settle()
 
     # -- what the engine reads ---------------------------------------------------------------
+    def planned_epochs(self) -> int:
+        """The epochs this search trains, over all its trials, if none fails and every rung
+        promotes its best 1/eta (as halving does; ASHA's own promotions may differ a little)."""
+        return planned_epochs(len(self._order), self.budgets, self.eta)
+
     def rung_size(self, rung: int) -> int:
         """Trials rung ``rung`` will hold: exact once the rung below is decided, else what
         its promotions will add up to if nothing fails ("Model i of N" per rung)."""

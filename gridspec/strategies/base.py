@@ -59,6 +59,9 @@ class Strategy(Protocol):
 
     continues: bool  # proposals may continue an earlier run (start_epoch > 0)
 
+    def planned_epochs(self) -> int:
+        """The epochs this run trains, summed over its trials, if none fails (for progress)."""
+
     @property
     def pruned(self) -> frozenset[int]: ...
 

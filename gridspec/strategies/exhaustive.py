@@ -23,6 +23,10 @@ class _Ordered(StrategyBase):
     def total(self) -> int:
         return len(self._indices)
 
+    def planned_epochs(self) -> int:
+        """The epochs this search trains, over all its trials."""
+        return len(self._indices) * self._epochs
+
     def ask(self) -> Proposal | Decision:
         while self._next < len(self._indices):
             index = self._indices[self._next]

@@ -25,7 +25,7 @@ import attrs
 
 from gridspec.strategies.base import Decision, Proposal
 
-__all__ = ["HalvingStrategy", "RungOutcome", "check_budget_options", "ladder", "ranked"]
+__all__ = ["HalvingStrategy", "RungOutcome", "check_budget_options", "ladder", "planned_epochs", "ranked"]
 
 
 def ladder(epochs: int, eta: int, min_epochs: int = 1) -> tuple[int, ...]:
@@ -36,6 +36,22 @@ def ladder(epochs: int, eta: int, min_epochs: int = 1) -> tuple[int, ...]:
     budgets = [max(min_epochs, int(round(epochs / eta**k))) for k in range(steps, 0, -1)]
     budgets.append(epochs)
     return tuple(sorted(set(b for b in budgets if b <= epochs)))
+
+
+def planned_epochs(count: int, budgets: Sequence[int], eta: int) -> int:
+    """The epochs successive halving trains, summed over its trials, when none fails: each
+    rung's trials train from the previous budget to theirs, ``n // eta`` (at least one) go
+    on, and a lone survivor goes straight to the last budget."""
+    total = reached = 0
+    for budget in budgets:
+        total += count * (budget - reached)
+        reached = budget
+        if budget >= budgets[-1] or not count:
+            break
+        count = max(1, count // eta)
+        if count == 1:
+            return total + budgets[-1] - reached
+    return total
 
 
 def check_budget_options(eta: object, min_epochs: object, direction: object) -> int:
@@ -132,6 +148,10 @@ class HalvingStrategy:
     def total(self) -> int:
         """Distinct combinations this search trains (every one of them runs rung 1)."""
         return self._total
+
+    def planned_epochs(self) -> int:
+        """The epochs this search trains, over all its trials, if none fails."""
+        return planned_epochs(self._total, self.budgets, self.eta)
 
     def rung_size(self, rung: int) -> int | None:
         """Trials in ``rung`` (known once it has started): "Model i of N" counts per rung."""

@@ -122,6 +122,10 @@ class HyperbandStrategy:
         """The 0-based bracket a global rung number belongs to."""
         return max(b for b, offset in enumerate(self._offsets) if offset <= rung)
 
+    def planned_epochs(self) -> int:
+        """The epochs this search trains, over all its brackets' trials, if none fails."""
+        return sum(bracket.planned_epochs() for bracket in self.brackets)
+
     def rung_size(self, rung: int) -> int | None:
         b = self.bracket_of(rung)
         return self.brackets[b].rung_size(rung - self._offsets[b])

@@ -1,8 +1,13 @@
 """Continuation for successive halving: a trial's model and history kept between its runs.
 
-A promoted trial continues from the weights and optimizer state its previous rung ended
-with, instead of retraining from scratch. Checkpoints live in ``RunFolders.checkpoint_dir``
-as ``trial-N-R.keras`` (per repeat) and ``trial-N.json`` (history and seconds so far). They
+A promoted trial continues from the weights, optimizer state and random-number state its
+previous rung ended with, instead of retraining from scratch. Checkpoints live in
+``RunFolders.checkpoint_dir`` as ``trial-N-R.keras`` (per repeat) and ``trial-N.json``
+(history and seconds so far). Keras's ``model.save`` leaves out the state of the model's
+random-number generators (each ``Dropout``'s ``SeedGenerator``): without it a continued model
+would draw its first epochs' dropout masks again and leave the curve of an uninterrupted run,
+so ``keep`` adds that state to the ``.keras`` file (an entry Keras ignores) and ``restore``
+puts it back. They
 are only an optimisation: a missing or unusable checkpoint means the trial retrains from
 scratch to its budget, which is slower and still right. Knows nothing of strategies.
 """
@@ -13,11 +18,16 @@ import contextlib
 import json
 import os
 import warnings
+import zipfile
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 __all__ = ["checkpoint_path", "concat_history", "earlier_run", "keep", "pack", "remember", "restore", "rewind",
-           "snapshot", "unpack"]
+           "seed_states", "snapshot", "unpack"]
+
+_SEEDS = "gridspec-seed-states.json"  # the entry of a checkpoint's .keras file that holds them
 
 
 def _keras() -> Any:
@@ -39,11 +49,44 @@ def keep(model: Any, path: str) -> None:
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)  # a cluster node may not have it yet
         model.save(path)
+        _add_seed_states(model, path)
     except OSError as exc:
         with contextlib.suppress(OSError):  # never leave an earlier rung's model to continue
             os.remove(path)
         warnings.warn(f"gridspec could not keep a checkpoint at {path} ({exc}); a promoted "
                       f"trial will retrain from scratch", RuntimeWarning, stacklevel=2)
+
+
+def seed_states(model: Any) -> list[Any]:
+    """The state variables of the model's random-number generators (a ``SeedGenerator``'s
+    seed and counter, one per ``Dropout`` and the like), in the order the model was built:
+    they are among ``model.variables`` but not among its weights, which is all ``save`` keeps."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def _add_seed_states(model: Any, path: str) -> None:
+    states = [[int(x) for x in v.numpy().ravel()] for v in seed_states(model)]
+    if states:
+        with zipfile.ZipFile(path, "a") as archive:
+            archive.writestr(_SEEDS, json.dumps(states))
+
+
+def _load_seed_states(model: Any, path: str) -> None:
+    """Put back the random-number state ``keep`` stored with the model (none: nothing to do)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if _SEEDS not in archive.namelist():
+                return
+            states = json.loads(archive.read(_SEEDS))
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return
+    variables = seed_states(model)
+    if len(variables) != len(states):
+        return  # not this model's: a model built differently draws differently anyway
+    for variable, state in zip(variables, states):
+        if len(state) == int(variable.numpy().size):
+            variable.assign(np.asarray(state, dtype=variable.numpy().dtype).reshape(variable.shape))
 
 
 def snapshot(model: Any) -> list[Any]:
@@ -61,7 +104,8 @@ def rewind(state: list[Any]) -> None:
 
 
 def restore(model: Any, path: str | None) -> Any:
-    """The freshly built ``model`` with the weights and optimizer state saved at ``path``.
+    """The freshly built ``model`` with the weights, optimizer and random-number state saved
+    at ``path``.
 
     Building through the user's function first keeps custom layers working without
     registration; a model that isn't built yet (subclassed) is loaded whole instead.
@@ -70,8 +114,10 @@ def restore(model: Any, path: str | None) -> Any:
     if getattr(model, "built", False) and getattr(model, "optimizer", None) is not None:
         model.optimizer.build(model.trainable_variables)
         model.load_weights(path)
-        return model
-    return _keras().models.load_model(path)
+    else:
+        model = _keras().models.load_model(path)
+    _load_seed_states(model, path)
+    return model
 
 
 def earlier_run(settings: Any, task: Any, held: Callable[[int, int, int], bool] | None = None,

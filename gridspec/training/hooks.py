@@ -28,7 +28,7 @@ from gridspec.artifacts import make_staging, staged_model_path
 from gridspec.errors import GridSpecError
 from gridspec.result import Trial, TrialStatus, better
 
-__all__ = ["BatchProgress", "BestEpochWeights", "EpochProgress", "ModelGrabber", "TrialHooks", "progress_callback"]
+__all__ = ["BatchProgress", "BestEpochWeights", "CurveWriter", "EpochProgress", "ModelGrabber", "TrialHooks", "progress_callback"]
 
 
 class BestEpochWeights(keras.callbacks.Callback):
@@ -137,6 +137,52 @@ def progress_callback(number: int, epochs: int, send: Callable[[Any], None], bat
     return (BatchProgress if batches else EpochProgress)(number, epochs, send)
 
 
+class CurveWriter(keras.callbacks.Callback):
+    """A trial's curves for TensorBoard, as Keras's ``TensorBoard`` callback logs them at each
+    epoch's end (``epoch_loss``, ``epoch_learning_rate`` under ``train/``, the ``val_`` logs
+    under ``validation/``), written with ``gridspec.tb``'s writer: no TensorFlow needed."""
+
+    def __init__(self, run: str) -> None:
+        super().__init__()
+        self.run = run
+        self._files: dict[str, Any] = {}
+
+    def _file(self, name: str) -> Any:
+        from gridspec.tb import EventFile
+
+        if name not in self._files:
+            self._files[name] = EventFile(os.path.join(self.run, name))
+        return self._files[name]
+
+    def _learning_rates(self) -> dict[str, float]:
+        optimizer: Any = getattr(self.model, "optimizer", None)
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # a LossScaleOptimizer's
+        if hasattr(optimizer, "optimizers"):
+            return {f"learning_rate_{o.name}": float(keras.ops.convert_to_numpy(o.learning_rate))
+                    for o in optimizer.optimizers}
+        if isinstance(optimizer, keras.optimizers.Optimizer):
+            return {"learning_rate": float(keras.ops.convert_to_numpy(optimizer.learning_rate))}
+        return {}
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        values = _floats(logs)
+        train = {k: v for k, v in values.items() if not k.startswith("val_")}
+        if train:
+            train.update(self._learning_rates())
+        for folder, curves in (("train", train), ("validation", {k[4:]: v for k, v in values.items()
+                                                                 if k.startswith("val_")})):
+            if curves:
+                events = self._file(folder)
+                for name, value in curves.items():
+                    events.scalar(f"epoch_{name}", value, epoch)
+                events.flush()  # a running search's curves show as its epochs end
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        for events in self._files.values():
+            events.close()
+        self._files = {}
+
+
 class ModelGrabber(keras.callbacks.Callback):
     """Holds on to the model ``fit`` trained, for ``refit`` to return it."""
 
@@ -167,7 +213,7 @@ class TrialHooks:
             self.keeper = BestEpochWeights(s.objective, s.direction, every_epoch=s.repeats > 1)
             out.append(self.keeper)
         if self.run_dir:
-            out.append(keras.callbacks.TensorBoard(self.run_dir, write_graph=False, profile_batch=0))
+            out.append(CurveWriter(self.run_dir))
         return out
 
     def finish(self, trial: Trial) -> None:

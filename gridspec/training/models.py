@@ -39,8 +39,14 @@ def build_model(grid: GridFunction, params: Mapping[str, Any], distribute: Any =
 
 
 def datasets(context: TrainingContext, task: TrialTask, seed: int) -> tuple[Any, Any, list[Any]]:
-    """The training and validation datasets ``fit`` gets for ``task``, and their sources
-    (whose ``raise_pending`` turns a factory's error inside tf.data into gridspec's own)."""
+    """What ``fit`` trains and validates on for ``task``, and their sources (whose
+    ``raise_pending`` turns a factory's error inside tf.data into gridspec's own).
+
+    On the TensorFlow backend both are ``tf.data.Dataset`` s; on the others, numpy
+    ``keras.utils.PyDataset`` s that are also plain iterables of numpy batch tuples
+    (``gridspec.feeds``), unless the factory itself returned a ``tf.data.Dataset``. A task
+    that continues (``start_epoch``) reads the batches a full run would read from there on.
+    """
     from gridspec.data import DEFAULT_ARRAY_BATCH_SIZE
 
     s = context.settings
@@ -48,8 +54,6 @@ def datasets(context: TrainingContext, task: TrialTask, seed: int) -> tuple[Any,
     val = context.sources.get("val", task.params)
     assert train is not None
     batch_size = int(task.params.get("batch_size", DEFAULT_ARRAY_BATCH_SIZE))
-    train_data = train.training(task.epochs, s.steps_per_epoch, seed, batch_size)
-    if task.start_epoch and s.steps_per_epoch:  # the batches a full run would see next
-        train_data = train_data.skip(task.start_epoch * s.steps_per_epoch)
+    train_data = train.training(task.epochs, s.steps_per_epoch, seed, batch_size, task.start_epoch)
     val_data = val.validation(s.validation_steps, batch_size) if val is not None else None
     return train_data, val_data, [src for src in (train, val) if src is not None]
