@@ -7,9 +7,9 @@ small CNN (12 convnets on 28×28×1, Dropout, accuracy) and lr-48 (one ``64→3�
 with 48 learning rates). For each, three ways of training every combination on the same
 batches, each model built right after ``keras.utils.set_random_seed(0)``:
 
-- ``group``: gridspec's default on JAX — ``search()`` where gridspec runs on this machine,
-  else its trainer core (``jax_group.fit_group`` over groups of ``JAX_AUTO_GROUP_SIZE``,
-  bounded by memory, as ``FusedTrainer`` forms them); ``level`` in the JSON says which.
+- ``group``: gridspec's default on JAX, its trainer core: ``jax_group.fit_group`` over groups
+  of ``JAX_AUTO_GROUP_SIZE``, bounded by memory, as ``FusedTrainer`` forms them (``level``
+  in the JSON says so; the training, not a whole ``search()``).
 - ``fuse1``: ``fuse=1`` — each model alone through Keras's ``fit`` (as ``search(fuse=1)``).
 - ``loop``: the seed's hand-written loop, ``model.fit`` on a generator, one model after another.
 
