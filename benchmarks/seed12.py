@@ -2,6 +2,10 @@
 
     python benchmarks/seed12.py --rounds 3 [--variants loop,gridspec,...] [--json out.json]
 
+A variant named ``NAME_jax`` runs ``NAME`` under ``KERAS_BACKEND=jax`` (``loop_jax``,
+``gridspec_jax``, ``gridspec_fuse1_jax``): ``--variants loop,loop_jax,gridspec,gridspec_jax,gridspec_fuse1_jax``
+is the JAX comparison of docs/performance.md.
+
 Every variant runs in a fresh Python process (TensorFlow imported and warm before the clock
 starts, except for worker processes, whose start-up is part of their search), the variants
 interleaved round by round in a rotating order. Prints one line per run, then per variant
@@ -26,6 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VARIANTS = ("loop", "loop_noclear", "gridspec", "gridspec_workers2", "gridspec_process1", "kerastuner", "talos")
+JAX_SUFFIX = "_jax"  # the same variant under KERAS_BACKEND=jax
 
 
 # -- the variants, each run inside its own process ---------------------------------------------
@@ -135,6 +140,13 @@ def run_variant(name: str) -> dict:
     import tensorflow as tf  # warm before the clock starts, like a notebook
 
     tf.constant(0.0) + 1.0
+    if name.endswith(JAX_SUFFIX):
+        import jax.numpy as jnp
+
+        (jnp.zeros(1) + 1.0).block_until_ready()
+        name = name[: -len(JAX_SUFFIX)]
+    if name == "gridspec_fuse1":
+        return run_gridspec(fuse=1)
     if name == "loop":
         return run_loop(clear=True)
     if name == "loop_noclear":
@@ -171,8 +183,11 @@ def _env(variant: str) -> dict:
     paths = [str(HERE), str(ROOT)]
     if variant == "talos" and os.environ.get("TALOS_SITE"):
         paths.append(os.environ["TALOS_SITE"])
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]),
-            "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]),
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if variant.endswith(JAX_SUFFIX):
+        env["KERAS_BACKEND"] = "jax"
+    return env
 
 
 def spawn(variant: str) -> dict:
@@ -205,6 +220,10 @@ def main() -> None:
     variants = args.variants.split(",")
     machine = {"python": platform.python_version(), "machine": platform.machine(),
                "cores": len(os.sched_getaffinity(0)), "load_before": os.getloadavg()[0], **versions()}
+    if any(v.endswith(JAX_SUFFIX) for v in variants):
+        import importlib.metadata
+
+        machine["jax"] = importlib.metadata.version("jax")
     print("machine:", machine, flush=True)
     runs: dict[str, list[dict]] = {v: [] for v in variants}
     for round_ in range(args.rounds):

@@ -19,12 +19,15 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 from conftest import ROOT, batches  # noqa: E402
-from gridspec.training.fused import (  # noqa: E402
-    GroupStepError,
-    fit_group,
-    fused_supported,
-    why_alone,
-)
+from gridspec.training.fused import GroupStepError, fused_supported  # noqa: E402
+
+# The same tests hold on JAX, bit for bit (tests/test_jax_fused.py runs them there)
+EXACT = keras.backend.backend() == "jax"
+TOL = {"rel": 0.0, "abs": 0.0} if EXACT else {"rel": 1e-6}
+if EXACT:
+    from gridspec.training.jax_group import fit_group, why_alone  # noqa: E402
+else:
+    from gridspec.training.fused import fit_group, why_alone  # noqa: E402
 
 STEPS, VAL_STEPS = 3, 2
 
@@ -81,7 +84,7 @@ def assert_same(expected: dict, got: dict) -> None:
     for key, values in expected.items():
         assert len(got[key]) == len(values), key
         for a, b in zip(values, got[key]):
-            assert (math.isnan(a) and math.isnan(b)) or b == pytest.approx(a, rel=1e-6), key
+            assert (math.isnan(a) and math.isnan(b)) or b == pytest.approx(a, **TOL), key
 
 
 def test_the_seed_grid_shape_trains_as_alone():
@@ -265,7 +268,7 @@ class Recorder(keras.callbacks.Callback):
 def assert_same_calls(expected: list[tuple], got: list[tuple]) -> None:
     assert [c[:-1] for c in got] == [c[:-1] for c in expected]
     for want, have in zip(expected, got):
-        assert dict(have[-1]) == pytest.approx(dict(want[-1]), rel=1e-6)
+        assert dict(have[-1]) == pytest.approx(dict(want[-1]), **TOL)
 
 
 def test_callbacks_see_what_fit_shows_them_and_stop_their_member_alone():
@@ -493,4 +496,4 @@ def test_early_stopping_and_terminate_on_nan_act_per_member_as_with_fit():
     assert len(outcomes[2].history["loss"]) == 4
     for weights, model in zip(solo, models):
         for a, b in zip(weights, model.weights):
-            np.testing.assert_allclose(b.numpy(), a, rtol=1e-6)
+            np.testing.assert_allclose(b.numpy(), a, rtol=TOL["rel"])

@@ -11,8 +11,9 @@ per fit, in order. ``make_trainer(context)`` chooses the trainer.
 - ``ReferenceTrainer`` (``reference.py``): every fit alone, through Keras's own
   ``model.fit``. It is the oracle: ``fuse=1``.
 - ``FusedTrainer`` (``fused_trainer.py``): fits that read the same batches train together,
-  one traced step for the group (``fused.py``), falling back to the reference for a
-  group that can't be formed. Same histories, to float32 rounding.
+  one traced step for the group on TensorFlow (``fused.py``), one XLA program on JAX
+  (``jax_group.py``), falling back to the reference for a group that can't be formed.
+  Same histories, to float32 rounding (on a CPU, bit-identical on JAX).
 
 A trainer that trains several fits together calls ``gridspec.interrupt.check_stop()`` in its
 group loop before each epoch: after a first Ctrl-C (or SIGTERM) it raises ``StopAtEpochEnd``
@@ -33,9 +34,9 @@ from typing import Any, Protocol
 import attrs
 
 from gridspec.records import TrainingContext, TrialTask
-from gridspec.training.grouping import AUTO_GROUP_SIZE, group_size_for, planned_group_size
+from gridspec.training.grouping import AUTO_GROUP_SIZE, JAX_AUTO_GROUP_SIZE, group_size_for, planned_group_size
 
-__all__ = ["AUTO_GROUP_SIZE", "Fit", "FitOutcome", "Trainer", "group_size_for", "make_trainer", "planned_group_size"]
+__all__ = ["AUTO_GROUP_SIZE", "JAX_AUTO_GROUP_SIZE", "Fit", "FitOutcome", "Trainer", "group_size_for", "make_trainer", "planned_group_size"]
 
 @attrs.frozen
 class Fit:

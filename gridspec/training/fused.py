@@ -29,9 +29,9 @@ Keras ``SeedGenerator`` of its own (stateful ``tf.random.*`` ops, whose seeds de
 place in the traced graph, or Keras's global seed generator) may draw other numbers in a
 group. Keras layers (``Dropout`` and the rest) carry their own seed state and are unaffected.
 
-TensorFlow backend only (``fused_supported()``). Knows nothing of gridspec's engine,
-strategies, journal or executors: it takes models, datasets and callbacks, and returns
-histories.
+TensorFlow backend only (``fused_supported()``); ``jax_group`` runs the same loop on JAX.
+Knows nothing of gridspec's engine, strategies, journal or executors: it takes models,
+datasets and callbacks, and returns histories.
 """
 
 from __future__ import annotations
@@ -204,37 +204,62 @@ class _Member:
 
 
 class _GroupLoop:
-    """``TensorFlowTrainer.fit`` and ``evaluate``, with each step taken by the whole group."""
+    """``TensorFlowTrainer.fit`` and ``evaluate``, with each step taken by the whole group.
+
+    The loop is what Keras's ``fit`` does on every backend; what differs (the epoch
+    iterators, building state, the group's step, and the ``_steps_begin`` / ``_steps_end``
+    around each run of steps, where JAX moves state in and out of the models) is in the
+    methods a backend overrides (``jax_group._JaxGroupLoop``).
+    """
 
     def __init__(self, models: Sequence[Any], callbacks: list[list[Any]], train_data: Any,
                  steps_per_epoch: int | None, validation_data: Any,
                  validation_steps: int | None, epochs: int) -> None:
+        self.epochs = epochs
+        self.train_iterator, self.val_iterator = self._iterators(
+            train_data, steps_per_epoch, validation_data, validation_steps)
+        steps = self.train_iterator.num_batches
+        self._build(models, train_data)
+        self.members = [_Member(i, m, cbs, epochs, steps)
+                        for i, (m, cbs) in enumerate(zip(models, callbacks, strict=True))]
+        self.train_step, self.test_step = self._steps(models)
+
+    # -- what a backend changes (the loop below is the same for every backend) -------------
+    def _iterators(self, train_data: Any, steps_per_epoch: int | None, validation_data: Any,
+                   validation_steps: int | None) -> tuple[Any, Any]:
+        """fit's epoch iterator, and the one it caches for validation (reset at each use)."""
         import tensorflow as tf
         from keras.src.backend.tensorflow.trainer import TFEpochIterator
         from keras.src.trainers.data_adapters.data_adapter_utils import unpack_x_y_sample_weight
 
         strategy = tf.distribute.get_strategy()
-        self.epochs = epochs
-        self.train_iterator = TFEpochIterator(
+        train = TFEpochIterator(
             x=train_data, steps_per_epoch=steps_per_epoch, shuffle=False,
             distribute_strategy=strategy, steps_per_execution=1,
         )
-        self.train_iterator.reset()
-        self.val_iterator = None
-        if validation_data is not None:  # fit caches one and resets it at each validation
+        train.reset()
+        val = None
+        if validation_data is not None:
             val_x, val_y, val_sample_weight = unpack_x_y_sample_weight(validation_data)
-            self.val_iterator = TFEpochIterator(
+            val = TFEpochIterator(
                 x=val_x, y=val_y, sample_weight=val_sample_weight,
                 steps_per_epoch=validation_steps, shuffle=False,
                 distribute_strategy=strategy, steps_per_execution=1,
             )
-        steps = self.train_iterator.num_batches
+        return train, val
+
+    def _build(self, models: Sequence[Any], train_data: Any) -> None:
         for model in models:
             _build_state(model, train_data)
-        self.members = [_Member(i, m, cbs, epochs, steps)
-                        for i, (m, cbs) in enumerate(zip(models, callbacks, strict=True))]
-        self.train_step = _GroupStep(models, "train_step")
-        self.test_step = _GroupStep(models, "test_step")
+
+    def _steps(self, models: Sequence[Any]) -> tuple[Any, Any]:
+        return _GroupStep(models, "train_step"), _GroupStep(models, "test_step")
+
+    def _steps_begin(self, m: _Member) -> None:
+        """Before an epoch's (or an evaluation's) first step."""
+
+    def _steps_end(self, m: _Member) -> None:
+        """After its last step, before anything reads the model's weights or metrics."""
 
     def run(self, initial_epoch: int) -> None:
         for m in self.members:
@@ -256,15 +281,18 @@ class _GroupLoop:
             self._epoch(epoch, live)
             for m in live:
                 if m.live and m.model.stop_training:
+                    m.call(self._steps_end, m)
                     m.finish(self.epochs)
         for m in self.members:
             if m.live:
+                m.call(self._steps_end, m)
                 m.finish(self.epochs)
 
     def _epoch(self, epoch: int, live: list[_Member]) -> None:
         for m in live:
             m.call(m.model.reset_metrics)
             m.call(m.callbacks.on_epoch_begin, epoch)
+            m.call(self._steps_begin, m)
         stepping = [m for m in live if m.live]
         with self.train_iterator.catch_stop_iteration():
             for begin_step, end_step, iterator in self.train_iterator:
@@ -280,6 +308,9 @@ class _GroupLoop:
                 stepping = [m for m in stepping if m.live and not m.model.stop_training]
                 if not stepping:
                     break
+        live = [m for m in live if m.live]
+        for m in live:
+            m.call(self._steps_end, m)
         live = [m for m in live if m.live]
         for m in live:  # override with model metrics instead of last step logs if needed
             m.epoch_logs = {}
@@ -299,6 +330,7 @@ class _GroupLoop:
             m.model.stop_evaluating = False
             m.call(m.callbacks.on_test_begin)
             m.call(m.model.reset_metrics)
+            m.call(self._steps_begin, m)
             m.test_logs = {}
         testing = [m for m in members if m.live]
         with self.val_iterator.catch_stop_iteration():
@@ -317,6 +349,7 @@ class _GroupLoop:
                     break
 
         def conclude(m: _Member) -> None:
+            self._steps_end(m)
             logs = pythonify_logs(m.model._get_metrics_result_or_logs(m.test_logs))
             m.callbacks.on_test_end(logs)
             m.epoch_logs.update({f"val_{name}": value for name, value in logs.items()})

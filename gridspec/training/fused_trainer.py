@@ -3,11 +3,12 @@
 Groups the fits it is given by what they read — the same data-factory arguments and
 ``batch_size`` (``context.sources.key``), the same seed, epochs and start epoch — builds
 each member's model one after another from its own seed exactly as the reference trainer
-does, and trains each group with ``fused.fit_group``. Everything that can't train in a
+does, and trains each group with its backend's ``fit_group`` (``fused`` on TensorFlow,
+``jax_group`` on JAX). Everything that can't train in a
 group trains alone through the reference trainer, with a note saying why, once:
 
 - a model function that raises never enters the group (its fit alone records the error);
-- a model that refuses to join (``fused.why_alone``), or callbacks that can't be copied;
+- a model that refuses to join (the backend's ``why_alone``), or callbacks that can't be copied;
 - an exception inside the group's traced step: the members are rebuilt and trained alone,
   so only the culprit fails.
 """
@@ -24,8 +25,9 @@ from typing import Any
 import keras
 
 from gridspec.records import TrainingContext
+from gridspec.data import DEFAULT_ARRAY_BATCH_SIZE
 from gridspec.training import Fit, FitOutcome, continuation
-from gridspec.training.fused import GroupStepError, fit_group, fused_supported, release, why_alone
+from gridspec.training.fused import GroupStepError, release
 from gridspec.training.grouping import free_memory_bytes, group_size_cap, group_size_for
 from gridspec.training.models import build_model, datasets
 from gridspec.training.reference import fit_one
@@ -35,9 +37,27 @@ __all__ = ["FusedTrainer", "fusion_unavailable"]
 
 def fusion_unavailable() -> str | None:
     """Why no group can train in this process, or None when groups can."""
-    if not fused_supported():
-        return f"the Keras backend is {keras.backend.backend()}; fused training needs tensorflow"
+    if keras.backend.backend() not in ("tensorflow", "jax"):
+        return f"the Keras backend is {keras.backend.backend()}; fused training needs tensorflow or jax"
     return None
+
+
+def group_functions() -> tuple[Any, Any, Any]:
+    """This backend's ``(fit_group, why_alone, group_size_cap)``: one traced step a group on
+    TensorFlow (``fused``), one XLA program a group on JAX (``jax_group``)."""
+    if keras.backend.backend() == "jax":
+        from gridspec.training import jax_group
+
+        def jax_cap(models: list[Any], limit: int, batch_size: int) -> int:
+            return jax_group.group_size_cap(models, limit, batch_size)
+
+        return jax_group.fit_group, jax_group.why_alone, jax_cap
+    from gridspec.training import fused
+
+    def cap(models: list[Any], limit: int, batch_size: int) -> int:
+        return group_size_cap(models, limit, free_memory_bytes())
+
+    return fused.fit_group, fused.why_alone, cap
 
 
 class FusedTrainer:
@@ -46,7 +66,8 @@ class FusedTrainer:
     def __init__(self, context: TrainingContext) -> None:
         self.context = context
         fuse = context.settings.fuse
-        self.group_size = group_size_for(fuse)
+        self.group_size = group_size_for(fuse, keras.backend.backend())
+        self._fit_group, self._why_alone, self._cap = group_functions()
         # Models a halving-type strategy may continue, kept in memory with their traced steps
         # (trial number, repeat) -> model: a promoted member continues from them without a
         # rebuild, a restore or a new trace of its step. Bounded; a model evicted (or never
@@ -137,7 +158,7 @@ class FusedTrainer:
             except Exception as exc:  # never enters the group; fails exactly as alone
                 outcomes[position] = FitOutcome(error=exc, built=False)
                 continue
-            reason = why_alone(model)
+            reason = self._why_alone(model)
             if reason is not None:
                 context.note(f"trial {fit.task.number} trains alone: {reason}")
                 del model
@@ -146,8 +167,8 @@ class FusedTrainer:
             if fit.task.start_epoch:
                 model = continuation.restore(model, continuation.checkpoint_path(s, fit.task.number, fit.repeat))
             members.append((position, model, callbacks))
-        # fuse=N (or auto's size) is the cap; memory may lower it for these models
-        cap = group_size_cap([m for _, m, _ in members], self.group_size, free_memory_bytes()) if members else 1
+        batch_size = int(fits[0].task.params.get("batch_size", DEFAULT_ARRAY_BATCH_SIZE))
+        cap = self._cap([m for _, m, _ in members], self.group_size, batch_size) if members else 1  # fuse=N (or auto's size) caps; memory may lower it
         if len(members) > cap:  # memory: the rest of this group trains in a second one
             kept, rest = members[:cap], members[cap:]
             for position, model, _ in rest:
@@ -174,7 +195,7 @@ class FusedTrainer:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*ran out of data.*")
                 try:
-                    group = fit_group(
+                    group = self._fit_group(
                         [m for _, m, _ in members], train_data,
                         epochs=first.task.epochs, initial_epoch=first.task.start_epoch,
                         steps_per_epoch=s.steps_per_epoch, validation_data=val_data,

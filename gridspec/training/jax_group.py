@@ -1,0 +1,316 @@
+"""Train several compiled Keras models together on the JAX backend: one XLA program a step.
+
+``fit_group`` here is ``fused.fit_group`` for Keras's JAX backend. Keras's JAX trainer has
+pure steps, ``train_step(state, data) -> (logs, state)``: a group's step is one ``jax.jit``
+over every member's ``train_step`` (its states donated, as ``fit`` donates one model's), and
+one over their ``test_step`` s for validation. So a group compiles one program and
+dispatches once per batch, where members trained one by one compile one each and dispatch
+once per member and batch.
+
+The loop is the TensorFlow group's (``fused._GroupLoop``: Keras's ``fit`` and ``evaluate``
+step by step, per member: metrics reset per epoch, every callback hook with its logs,
+``stop_training`` per member), with what Keras's ``JAXTrainer.fit`` adds around its steps:
+each member's state is taken from its variables when its epoch begins (or when a callback
+synced it mid-epoch), carried between steps as arrays, and put back into the model
+(``jax_state_sync``) before anything reads its weights or metrics — an epoch's end, a
+validation's, and the end of training. A callback that reads weights mid-epoch calls
+``model.jax_state_sync()`` as it must under ``fit``, and the next step starts from them.
+
+Each batch is read once for the group and placed on the device once (``jax.device_put``),
+then shared by every member's step: an epoch moves each batch from the host once, not
+once per member. Batches held in memory (a list) go to the device before the first step,
+so no epoch moves anything from the host (``epoch_data``).
+
+On a CPU every member's results are bit-identical to ``fit``'s: each member's computation
+in the group's program is the one ``fit`` compiles for it alone. On a GPU XLA may pick other
+kernels for the larger program, so results agree to float32 rounding only.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from gridspec.training.fused import GroupOutcome, GroupStepError, _GroupLoop, _Member, _MemberTraceError, _same
+
+__all__ = ["fit_group", "why_alone"]
+
+_TRAIN_STATE = ("trainable_variables", "non_trainable_variables", "optimizer_variables", "metrics_variables")
+_TEST_STATE = ("trainable_variables", "non_trainable_variables", "metrics_variables")
+
+
+def why_alone(model: Any) -> str | None:
+    """Why ``model`` cannot train in a JAX group, in words; ``None`` when it can."""
+    import keras
+    from keras.src.backend.config import is_nnx_enabled
+    from keras.src.distribution import distribution_lib
+
+    if keras.backend.backend() != "jax":
+        return f"the Keras backend is {keras.backend.backend()}, not jax"
+    if not isinstance(model, keras.Model):
+        return f"it is a {type(model).__name__}, not a keras.Model"
+    if not getattr(model, "compiled", False):
+        return "the model is not compiled"
+    if model.run_eagerly or not model.jit_compile:
+        return "the model is compiled to run eagerly (run_eagerly=True or jit_compile=False)"
+    if model.steps_per_execution != 1:
+        return f"the model is compiled with steps_per_execution={model.steps_per_execution}"
+    if distribution_lib.distribution() is not None:
+        return "a keras.distribution is set"
+    if is_nnx_enabled():
+        return "Flax NNX is enabled"
+    return None
+
+
+def fit_group(
+    models: Sequence[Any],
+    train_data: Any,
+    *,
+    epochs: int,
+    initial_epoch: int = 0,
+    steps_per_epoch: int | None = None,
+    validation_data: Any = None,
+    validation_steps: int | None = None,
+    callbacks: Sequence[Sequence[Any]] | None = None,
+) -> list[GroupOutcome]:
+    """Train ``models`` together as ``model.fit`` trains each alone (see ``fused.fit_group``).
+
+    ``train_data`` and ``validation_data`` are what ``fit`` would get: a ``tf.data.Dataset``,
+    or any iterable of numpy batches (``(x, y)`` or ``(x, y, sample_weight)``).
+    """
+    from keras.src.backend import config
+
+    for index, model in enumerate(models):
+        reason = why_alone(model)
+        if reason is not None:
+            raise GroupStepError(f"model {index} cannot train in a group: {reason}", index)
+    per_model = [list(c) for c in callbacks] if callbacks is not None else [[] for _ in models]
+    if len(per_model) != len(models):
+        raise ValueError(
+            f"callbacks must hold one list per model: {len(models)} models, "
+            f"{len(per_model)} callback lists"
+        )
+    for model in models:
+        model._assert_compile_called("fit")
+    max_epochs = config.max_epochs()
+    if max_epochs and max_epochs < epochs:
+        epochs = max_epochs
+    loop = _JaxGroupLoop(models, per_model, epoch_data(train_data, steps_per_epoch), steps_per_epoch,
+                         None if validation_data is None else epoch_data(validation_data, validation_steps),
+                         validation_steps, epochs)
+    try:
+        loop.run(initial_epoch)
+    finally:
+        for m in loop.members:
+            m.model._jax_state = None  # fit drops it at its end too: the arrays live in the variables
+    return [m.outcome() for m in loop.members]
+
+
+def epoch_data(data: Any, steps: int | None) -> Any:
+    """``data`` in a form Keras's epoch iterator reads as ``fit`` would.
+
+    A ``tf.data.Dataset``, a ``keras.utils.PyDataset``, a generator, or arrays as ``fit``
+    takes them (a tuple ``(x, y[, sample_weight])``) go as they are: each batch then goes to
+    the device as the group reads it, once for every member. A list of numpy batches (data
+    held in memory) goes to the device once, before the first step, and each epoch reads it
+    there: replayed from its start when ``steps`` is unset, read on across epochs when it
+    is set, as ``fit`` reads a list's batches. Another iterable is read as it comes with
+    ``steps`` (it may be endless), else collected into a list first.
+    """
+    import jax
+    from keras.utils import PyDataset
+
+    if (hasattr(data, "as_numpy_iterator") or isinstance(data, (PyDataset, tuple))
+            or inspect.isgenerator(data)):
+        return data
+    if steps and not isinstance(data, list):
+        return (batch for batch in data)
+    placed = [jax.device_put(batch) for batch in data]
+    if steps:
+        return (batch for batch in placed)
+
+    class Replay(PyDataset):  # type: ignore[misc]
+        """The batches, one epoch: Keras reads it as it reads a ``PyDataset``."""
+
+        def __len__(self) -> int:
+            return len(placed)
+
+        def __getitem__(self, index: int) -> Any:
+            return placed[index]
+
+    return Replay()
+
+
+class _JaxGroupLoop(_GroupLoop):
+    """``fused._GroupLoop`` with ``JAXTrainer.fit``'s iterators, build and state handling."""
+
+    def _iterators(self, train_data: Any, steps_per_epoch: int | None, validation_data: Any,
+                   validation_steps: int | None) -> tuple[Any, Any]:
+        from keras.src.backend.jax.trainer import JAXEpochIterator
+        from keras.src.trainers.data_adapters.data_adapter_utils import unpack_x_y_sample_weight
+
+        train = JAXEpochIterator(x=train_data, steps_per_epoch=steps_per_epoch, shuffle=False,
+                                 steps_per_execution=1)
+        val = None
+        if validation_data is not None:
+            val_x, val_y, val_sample_weight = unpack_x_y_sample_weight(validation_data)
+            val = JAXEpochIterator(x=val_x, y=val_y, sample_weight=val_sample_weight,
+                                   steps_per_epoch=validation_steps, shuffle=False, steps_per_execution=1)
+        return train, val
+
+    def _build(self, models: Sequence[Any], train_data: Any) -> None:
+        """``fit``'s ``_symbolic_build``: one batch read to build what isn't built yet (the
+        compiled metrics and loss, the optimizer), then the iterator reset, as ``fit`` does."""
+        batch = None
+        if any(_unbuilt(model) for model in models):
+            for _, _, iterator in self.train_iterator:
+                batch = next(iterator)
+                break
+        self.train_iterator.reset()
+        for model in models:
+            if batch is not None:
+                model._symbolic_build(data_batch=batch)
+            elif model.optimizer is not None and not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+
+    def _steps(self, models: Sequence[Any]) -> tuple[Any, Any]:
+        return _JaxGroupStep(models, "train_step"), _JaxGroupStep(models, "test_step")
+
+    def _steps_begin(self, m: _Member) -> None:
+        m.model._jax_state_synced = True  # the first step reads the state from the variables
+
+    def _steps_end(self, m: _Member) -> None:
+        m.model.jax_state_sync()
+
+
+def _unbuilt(model: Any) -> bool:
+    layers = not all(layer.built for layer in model._flatten_layers())
+    metrics = model._compile_metrics is not None and not model._compile_metrics.built
+    loss = model._compile_loss is not None and not model._compile_loss.built
+    return layers or metrics or loss
+
+
+class _JaxGroupStep:
+    """One ``jax.jit`` over the active members' ``train_step`` (or ``test_step``).
+
+    Called with Keras's epoch iterator's batch iterator and the members that step: reads one
+    batch, places it on the device, takes each member's state (from its variables when it
+    was synced since its last step, as ``fit`` does, else the arrays its last step left),
+    runs the group's program and leaves each member's new state in ``model._jax_state``,
+    where ``jax_state_sync`` finds it. Members that stopped are left out of a new program;
+    programs are kept per membership, so a membership seen before compiles nothing.
+    """
+
+    def __init__(self, models: Sequence[Any], method: str) -> None:
+        self.models = list(models)
+        self.method = method
+        self.names = _TRAIN_STATE if method == "train_step" else _TEST_STATE
+        self._functions: dict[tuple[int, ...], Any] = {}
+        self._carried: dict[int, tuple[Any, ...]] = {}  # member -> the state its last step left
+
+    def __call__(self, iterator: Any, members: list[_Member]) -> dict[int, Any]:
+        import jax
+
+        data = jax.device_put(next(iterator))  # once for the group; StopIteration ends the epoch
+        key = tuple(m.index for m in members)
+        function = self._functions.get(key)
+        if function is None:
+            function = self._functions[key] = self._make([self.models[i] for i in key])
+        states = tuple(self._state(m) for m in members)
+        try:
+            logs, states = function(states, data)
+        except _MemberTraceError as exc:
+            cause, member = exc.error, key[exc.position]
+            raise GroupStepError(
+                f"model {member}'s {self.method} raised while the group's step was "
+                f"traced: {type(cause).__name__}: {cause}", member,
+            ) from cause
+        except Exception as exc:
+            raise GroupStepError(f"the group's {self.method} failed: {type(exc).__name__}: {exc}") from exc
+        for m, state in zip(members, states, strict=True):
+            self._carried[m.index] = state
+            # where ``jax_state_sync`` (a callback's, or the loop's) finds it, as fit leaves it
+            m.model._jax_state = dict(zip(self.names, state, strict=True))
+        return dict(zip(key, logs, strict=True))
+
+    def _state(self, m: _Member) -> tuple[Any, ...]:
+        model = m.model
+        if model._jax_state_synced or m.index not in self._carried:
+            model._jax_state_synced = False
+            return model._get_jax_state(**{name: True for name in self.names}, purge_model_variables=True)
+        return self._carried.pop(m.index)
+
+    def _make(self, models: list[Any]) -> Any:
+        import jax
+
+        kept = vars(models[0]).setdefault("_gridspec_group_functions", {})
+        group = kept.get(self.method)
+        steps = [getattr(model, self.method) for model in models]
+        if group is not None and _same(group[0], models):
+            return group[1]
+
+        def group_step(states: tuple[Any, ...], data: Any) -> tuple[list[Any], list[Any]]:
+            logs, new_states = [], []
+            for position, (step, state) in enumerate(zip(steps, states, strict=True)):
+                try:
+                    member_logs, member_state = step(state, data)
+                except Exception as exc:  # raised while tracing: name the member
+                    raise _MemberTraceError(position, exc) from exc
+                logs.append(member_logs)
+                new_states.append(member_state)
+            return logs, new_states
+
+        function = jax.jit(group_step, donate_argnums=0)
+        kept[self.method] = (models, function)  # the latest only: a promoted group reuses it
+        return function
+
+
+def activation_bytes(model: Any, batch_size: int) -> int:
+    """Bytes one batch's activations take in ``model`` (each layer's output, kept for the
+    backward pass), from the layers' output shapes; 0 where they are not known."""
+    import numpy as np
+
+    total = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        try:
+            outputs = layer.output
+        except Exception:  # noqa: BLE001 - a layer never called symbolically has no output
+            continue
+        for out in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+            shape = getattr(out, "shape", None)
+            if shape is None or any(d is None for d in shape[1:]):
+                continue
+            total += batch_size * int(np.prod(shape[1:])) * np.dtype(out.dtype).itemsize
+    return total
+
+
+def device_free_bytes() -> int | None:
+    """Free memory on JAX's first device (an accelerator's own), or the host's on a CPU."""
+    import jax
+
+    from gridspec.training.grouping import free_memory_bytes
+
+    device = jax.local_devices()[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+    return free_memory_bytes()
+
+
+def group_size_cap(models: Sequence[Any], limit: int, batch_size: int = 32,
+                   memory_bytes: int | None = None) -> int:
+    """How many models like ``models`` one JAX group should hold: at most ``limit``, and no
+    more than fit in ``grouping.MEMORY_SHARE`` of the device's free memory, each counted as its
+    weights, optimizer state and gradients (``grouping.state_bytes``) plus one batch's
+    activations, twice over: the program's donated inputs and its outputs. Always >= 1."""
+    from gridspec.training.grouping import MEMORY_SHARE, _nbytes, state_bytes
+
+    if not models:
+        return limit
+    per_model = max(2 * (state_bytes(m) + _nbytes(m.trainable_weights)) + activation_bytes(m, batch_size)
+                    for m in models)
+    memory = memory_bytes if memory_bytes is not None else device_free_bytes()
+    if memory is None or per_model == 0:
+        return limit
+    return max(1, min(limit, int(memory * MEMORY_SHARE) // per_model))
