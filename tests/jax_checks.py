@@ -126,7 +126,7 @@ def test_the_planned_group_size_is_the_trainers(monkeypatch):
 
 
 def test_a_jax_group_is_bounded_by_memory_with_each_members_activations():
-    from gridspec.training.fused import state_bytes
+    from gridspec.training.grouping import state_bytes
 
     model = built(dense)  # 37 weights; activations per example: 6 + 1 (+ the input layer's 4)
     per_model = 2 * (state_bytes(model) + 37 * 4) + jax_group.activation_bytes(model, 32)
