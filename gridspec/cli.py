@@ -344,7 +344,7 @@ def _check_extras(args: argparse.Namespace) -> None:
 
     needs = [("matplotlib", "plot", "--plot", "matplotlib")] if getattr(args, "plot", None) else []
     if getattr(args, "tensorboard", None):
-        needs.append(("tensorboard.plugins.hparams.api", "tensorboard", "--tensorboard", "tensorboard"))
+        needs.append(("tensorboard.plugins.hparams.summary_v2", "tensorboard", "--tensorboard", "tensorboard"))
     if getattr(args, "executor", None) == "ray":
         needs.append(("ray", "ray", "--executor ray", "Ray"))
     require_extras(needs)

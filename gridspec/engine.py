@@ -140,7 +140,7 @@ def _plan(grid: GridFunction, settings: SearchSettings) -> _Plan:
                     f"must be positive integers (got {value!r})"
                 )
     require_extras([need for need, wanted in (  # every missing extra, said at once
-        (("tensorboard.plugins.hparams.api", "tensorboard", "tensorboard_dir= (--tensorboard)", "tensorboard"),
+        (("tensorboard.plugins.hparams.summary_v2", "tensorboard", "tensorboard_dir= (--tensorboard)", "tensorboard"),
          s.tensorboard_dir is not None),
         (("ray", "ray", 'executor="ray"', "Ray"), s.executor == "ray")) if wanted])
     if s.distribute is not None:
