@@ -408,7 +408,7 @@ def test_a_reader_never_removes_the_wal_of_a_search_creating_the_journal(tmp_pat
     hide every later trial from readers and lose them if the search then crashed."""
     import sqlite3
 
-    import gridspec.journal as journal
+    from gridspec.journal import sqlite as journal  # where SQLiteBackend reads _check_journal
 
     path = str(tmp_path / "search.sqlite")
     writer = sqlite3.connect(path, isolation_level=None)
@@ -433,7 +433,7 @@ def test_a_reader_never_removes_the_sidecars_of_a_search_holding_the_lock(tmp_pa
     sidecars alone and a later reader sees what the writer commits."""
     import sqlite3
 
-    import gridspec.journal as journal
+    from gridspec.journal import sqlite as journal  # where SQLiteBackend reads _check_journal
 
     path = str(tmp_path / "search.sqlite")
     setup = sqlite3.connect(path, isolation_level=None)
@@ -462,7 +462,7 @@ def test_a_reader_never_removes_the_sidecars_of_a_search_holding_the_lock(tmp_pa
 
 
 def test_a_journal_in_its_first_instant_is_said_to_be_being_created(tmp_path):
-    import gridspec.journal as journal
+    from gridspec.journal import sqlite as journal
 
     path = tmp_path / "search.sqlite"
     path.touch()  # what a starting search has made, under its lock, before SQLite writes
