@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import gridspec as gs
-from gridspec.engine import _Loop
+from gridspec.loop import _Loop
 from gridspec.executors.base import Executor
 from gridspec.journal import load
 from gridspec.result import Trial, TrialStatus
