@@ -173,8 +173,9 @@ def require_extras(needs: list[tuple[str, str, str, str]]) -> None:
 
     missing = []
     for module, extra, feature, package in needs:
-        try:
-            importlib.import_module(module)
+        try:  # the top package first: a submodule imported earlier stays in sys.modules
+            for name in (module.partition(".")[0], module):
+                importlib.import_module(name)
         except ImportError:
             missing.append((package, extra, feature))
     if not missing:
