@@ -80,16 +80,8 @@ class _GroupStep:
             outputs = self._function(iterator)
         except tf.errors.OutOfRangeError:  # the data ran out: fit's epoch iterator handles it
             raise
-        except _MemberTraceError as exc:
-            cause, member = exc.error, key[exc.position]
-            raise GroupStepError(
-                f"model {member}'s {self.method} raised while the group's step was "
-                f"traced: {type(cause).__name__}: {cause}", member,
-            ) from cause
         except Exception as exc:
-            raise GroupStepError(
-                f"the group's {self.method} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise group_step_error(exc, key, self.method)
         return dict(zip(key, outputs, strict=True))
 
     def _make(self, models: list[Any]) -> Any:
@@ -128,6 +120,20 @@ class _MemberTraceError(Exception):
         super().__init__(position, error)
         self.position = position
         self.error = error
+
+
+def group_step_error(exc: Exception, key: tuple[int, ...], method: str) -> GroupStepError:
+    """What a failing group step becomes, on either backend: naming the member whose step
+    raised while the group's program was traced (``key`` maps positions to members), else
+    the group as a whole."""
+    if isinstance(exc, _MemberTraceError):
+        cause, member = exc.error, key[exc.position]
+        error = GroupStepError(f"model {member}'s {method} raised while the group's step was "
+                               f"traced: {type(cause).__name__}: {cause}", member)
+    else:
+        cause, error = exc, GroupStepError(f"the group's {method} failed: {type(exc).__name__}: {exc}")
+    error.__cause__ = cause  # as ``raise error from cause``
+    return error
 
 
 def _member_step(model: Any, method: str) -> Any:

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from gridspec.training.fused import GroupOutcome, GroupStepError, _GroupLoop, _Member, _MemberTraceError, _same
+from gridspec.training.fused_step import group_step_error
 
 __all__ = ["fit_group", "why_alone"]
 
@@ -220,14 +221,8 @@ class _JaxGroupStep:
         states = tuple(self._state(m) for m in members)
         try:
             logs, states = function(states, data)
-        except _MemberTraceError as exc:
-            cause, member = exc.error, key[exc.position]
-            raise GroupStepError(
-                f"model {member}'s {self.method} raised while the group's step was "
-                f"traced: {type(cause).__name__}: {cause}", member,
-            ) from cause
         except Exception as exc:
-            raise GroupStepError(f"the group's {self.method} failed: {type(exc).__name__}: {exc}") from exc
+            raise group_step_error(exc, key, self.method)
         for m, state in zip(members, states, strict=True):
             self._carried[m.index] = state
             # where ``jax_state_sync`` (a callback's, or the loop's) finds it, as fit leaves it
