@@ -22,7 +22,7 @@ ONLY_TF = ["subclassed", "promoted_group_whose_step_fails", "bad_fuse", "fused_s
 
 def test_the_fused_tests_hold_on_jax_bit_for_bit():
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/jax_checks.py",
+    command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/jax_checks.py", "tests/jax_stack_checks.py",
                "tests/test_fused.py", "tests/test_fused_search.py", "-k", " and ".join(f"not {t}" for t in ONLY_TF)]
     proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]

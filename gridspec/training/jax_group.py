@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from gridspec.training.fused import GroupOutcome, GroupStepError, _GroupLoop, _Member, _MemberTraceError, _same
+from gridspec.training import jax_stack
 from gridspec.training.fused_step import group_step_error
 
 __all__ = ["fit_group", "why_alone"]
@@ -176,7 +177,8 @@ class _JaxGroupLoop(_GroupLoop):
                 model.optimizer.build(model.trainable_variables)
 
     def _steps(self, models: Sequence[Any]) -> tuple[Any, Any]:
-        return _JaxGroupStep(models, "train_step"), _JaxGroupStep(models, "test_step")
+        stack = jax_stack.enabled()
+        return _JaxGroupStep(models, "train_step", stack), _JaxGroupStep(models, "test_step", stack)
 
     def _steps_begin(self, m: _Member) -> None:
         m.model._jax_state_synced = True  # the first step reads the state from the variables
@@ -201,64 +203,107 @@ class _JaxGroupStep:
     runs the group's program and leaves each member's new state in ``model._jax_state``,
     where ``jax_state_sync`` finds it. Members that stopped are left out of a new program;
     programs are kept per membership, so a membership seen before compiles nothing.
+
+    With ``stack`` (``jax_stack.enabled()``), members that are one program step as one
+    stacked unit (``jax_stack.plan``): their states are carried stacked between steps, and
+    a member that leaves the group (stopped, failed) leaves its stack, the rest go on.
     """
 
-    def __init__(self, models: Sequence[Any], method: str) -> None:
+    def __init__(self, models: Sequence[Any], method: str, stack: bool = False) -> None:
         self.models = list(models)
         self.method = method
+        self.stack = stack
         self.names = _TRAIN_STATE if method == "train_step" else _TEST_STATE
-        self._functions: dict[tuple[int, ...], Any] = {}
-        self._carried: dict[int, tuple[Any, ...]] = {}  # member -> the state its last step left
+        self._programs: dict[tuple[int, ...], tuple[Any, list[jax_stack.Unit]]] = {}
+        # member -> the state its last step left: (state, None, None) for a member alone,
+        # (its stack's ``Stacked``, the stack's members, its position there) for a stacked one
+        self._carried: dict[int, tuple[Any, tuple[int, ...] | None, int | None]] = {}
 
     def __call__(self, iterator: Any, members: list[_Member]) -> dict[int, Any]:
         import jax
 
         data = jax.device_put(next(iterator))  # once for the group; StopIteration ends the epoch
         key = tuple(m.index for m in members)
-        function = self._functions.get(key)
-        if function is None:
-            function = self._functions[key] = self._make([self.models[i] for i in key])
-        states = tuple(self._state(m) for m in members)
+        program = self._programs.get(key)
+        if program is None:
+            program = self._programs[key] = self._make([self.models[i] for i in key], data)
+        function, units = program
+        grouped = [[members[p] for p in unit.positions] for unit in units]
+        states = tuple(self._state(ms[0]) if not unit.stacked else self._stacked_state(ms)
+                       for unit, ms in zip(units, grouped, strict=True))
         try:
             logs, states = function(states, data)
         except Exception as exc:
             raise group_step_error(exc, key, self.method)
-        for m, state in zip(members, states, strict=True):
-            self._carried[m.index] = state
-            # where ``jax_state_sync`` (a callback's, or the loop's) finds it, as fit leaves it
-            m.model._jax_state = dict(zip(self.names, state, strict=True))
-        return dict(zip(key, logs, strict=True))
+        for unit, ms, state in zip(units, grouped, states, strict=True):
+            if not unit.stacked:
+                self._carried[ms[0].index] = (state, None, None)
+                # where ``jax_state_sync`` (a callback's, or the loop's) finds it, as fit leaves it
+                ms[0].model._jax_state = dict(zip(self.names, state, strict=True))
+                continue
+            together = tuple(m.index for m in ms)
+            stacked = jax_stack.Stacked(self.names, state, len(ms))
+            for position, m in enumerate(ms):
+                self._carried[m.index] = (stacked, together, position)
+                # past Keras's attribute tracking, which would copy it into a plain dict
+                object.__setattr__(m.model, "_jax_state", jax_stack.StackedSlice(stacked, position))
+        order = [members[p].index for unit in units for p in unit.positions]
+        return dict(zip(order, logs, strict=True))
 
-    def _state(self, m: _Member) -> tuple[Any, ...]:
+    def _state(self, m: _Member) -> Any:
+        """A member's state for its next step: from its variables when synced, else carried."""
         model = m.model
-        if model._jax_state_synced or m.index not in self._carried:
+        carried = self._carried.pop(m.index, None)
+        if model._jax_state_synced or carried is None:
             model._jax_state_synced = False
             return model._get_jax_state(**{name: True for name in self.names}, purge_model_variables=True)
-        return self._carried.pop(m.index)
+        state, _, position = carried
+        return state if position is None else tuple(state.member(position)[name] for name in self.names)
 
-    def _make(self, models: list[Any]) -> Any:
+    def _stacked_state(self, members: list[_Member]) -> Any:
+        """Stacked members' state: the stack their last step left when it is theirs alone and
+        none was synced since, else stacked anew from each member's state."""
+        together = tuple(m.index for m in members)
+        carried = [self._carried.get(m.index) for m in members]
+        first = carried[0]
+        if (first is not None and all(c is not None and c[0] is first[0] and c[1] == together and c[2] == p
+                                      for p, c in enumerate(carried))
+                and not any(m.model._jax_state_synced for m in members)):
+            for m in members:
+                del self._carried[m.index]
+            return first[0].state
+        return jax_stack.stack_states([self._state(m) for m in members])
+
+    def _make(self, models: list[Any], data: Any) -> tuple[Any, list[jax_stack.Unit]]:
         import jax
 
         kept = vars(models[0]).setdefault("_gridspec_group_functions", {})
         group = kept.get(self.method)
         steps = [getattr(model, self.method) for model in models]
-        if group is not None and _same(group[0], models):
+        if group is not None and _same(group[0], models) and group[2] == self.stack:
             return group[1]
+        units = (jax_stack.plan(models, self.method, self.names, data) if self.stack
+                 else [jax_stack.Unit((i,)) for i in range(len(models))])
 
         def group_step(states: tuple[Any, ...], data: Any) -> tuple[list[Any], list[Any]]:
             logs, new_states = [], []
-            for position, (step, state) in enumerate(zip(steps, states, strict=True)):
+            for unit, state in zip(units, states, strict=True):
                 try:
-                    member_logs, member_state = step(state, data)
+                    if unit.step is None:
+                        unit_logs, unit_state = steps[unit.positions[0]](state, data)
+                        logs.append(unit_logs)
+                    else:
+                        unit_logs, unit_state = jax.vmap(unit.step, in_axes=(0, 0, None))(
+                            unit.settings, state, data)
+                        logs.extend(jax_stack.member_state(unit_logs, p) for p in range(len(unit.positions)))
                 except Exception as exc:  # raised while tracing: name the member
-                    raise _MemberTraceError(position, exc) from exc
-                logs.append(member_logs)
-                new_states.append(member_state)
+                    raise _MemberTraceError(unit.positions[0], exc) from exc
+                new_states.append(unit_state)
             return logs, new_states
 
-        function = jax.jit(group_step, donate_argnums=0)
-        kept[self.method] = (models, function)  # the latest only: a promoted group reuses it
-        return function
+        program = (jax.jit(group_step, donate_argnums=0), units)
+        kept[self.method] = (models, program, self.stack)  # the latest only: a promoted group reuses it
+        return program
 
 
 def activation_bytes(model: Any, batch_size: int) -> int:
