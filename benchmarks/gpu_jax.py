@@ -10,6 +10,10 @@ batches, each model built right after ``keras.utils.set_random_seed(0)``:
 - ``group``: gridspec's default on JAX, its trainer core: ``jax_group.fit_group`` over groups
   of ``JAX_AUTO_GROUP_SIZE``, bounded by memory, as ``FusedTrainer`` forms them (``level``
   in the JSON says so; the training, not a whole ``search()``).
+- ``stacked``: the same groups with stacked members forced on (``GRIDSPEC_STACK=1``: members
+  that are one program step as one ``jax.vmap`` over their stacked states; ``stacks`` in the
+  JSON gives their sizes), and ``group`` with stacking off (``GRIDSPEC_STACK=0``): which of
+  the two pays on this device is what decides ``fuse="auto"``'s default there.
 - ``fuse1``: ``fuse=1`` — each model alone through Keras's ``fit`` (as ``search(fuse=1)``).
 - ``loop``: the seed's hand-written loop, ``model.fit`` on a generator, one model after another.
 
@@ -32,6 +36,7 @@ from typing import Any
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+WAYS = ("stacked", "group", "fuse1", "loop")
 sys.path.insert(0, str(HERE.parent))
 
 
@@ -176,11 +181,23 @@ def run_alone(spec: dict[str, Any], train: list[Any], val: list[Any], generator:
     return {"wall": wall, "histories": histories, **epoch_figures(Clock.log, 1)}
 
 
-def run_group(spec: dict[str, Any], train: list[Any], val: list[Any]) -> dict[str, Any]:
+def run_group(spec: dict[str, Any], train: list[Any], val: list[Any], stack: bool) -> dict[str, Any]:
     import keras
 
-    from gridspec.training import JAX_AUTO_GROUP_SIZE
+    from gridspec.training import JAX_AUTO_GROUP_SIZE, jax_stack
     from gridspec.training.jax_group import fit_group, group_size_cap
+
+    os.environ[jax_stack.STACK_ENV] = "1" if stack else "0"
+    stacks: list[int] = []
+    plan = jax_stack.plan
+
+    def recording(models: Any, method: str, *args: Any) -> Any:
+        units = plan(models, method, *args)
+        if method == "train_step" and len(models) == len(spec["combos"][:JAX_AUTO_GROUP_SIZE]):
+            stacks.extend(len(u.positions) for u in units if u.stacked)
+        return units
+
+    jax_stack.plan = recording
 
     Clock = clock()
     Clock.log = []
@@ -205,7 +222,8 @@ def run_group(spec: dict[str, Any], train: list[Any], val: list[Any]) -> dict[st
         del models
         keras.backend.clear_session(free_memory=False)
     wall = time.perf_counter() - started
-    return {"wall": wall, "histories": histories, "groups": sizes, "level": "trainer-core",
+    jax_stack.plan = plan
+    return {"wall": wall, "histories": histories, "groups": sizes, "level": "trainer-core", "stacks": stacks,
             **epoch_figures(Clock.log, max(sizes))}
 
 
@@ -218,6 +236,14 @@ def compare(got: list[dict[str, list[float]]], oracle: list[dict[str, list[float
     rank = lambda hs: sorted(range(len(hs)), key=lambda i: min(hs[i]["val_loss"]))  # noqa: E731
     return {"max_rel_diff": worst, "same_winner": rank(got)[0] == rank(oracle)[0],
             "same_top3": rank(got)[:3] == rank(oracle)[:3]}
+
+
+def warm(spec: dict[str, Any], train: list[Any], val: list[Any]) -> None:
+    """First-use costs for this workload's shapes (JAX's op compiles, Keras's first builds),
+    paid before any way is timed: two members, one step, stacked and not."""
+    small = {**spec, "combos": spec["combos"][:2], "epochs": 1, "steps": 1}
+    for stack in (True, False):
+        run_group(small, train[:1], val[:1], stack)
 
 
 def main() -> None:
@@ -236,15 +262,17 @@ def main() -> None:
     print(json.dumps(info), flush=True)
     results: dict[str, Any] = {"machine": info, "workloads": {}}
     specs = workloads(args.quick)
-    for name in args.workloads.split(","):
+    for number, name in enumerate(args.workloads.split(",")):
         spec = specs[name]
         train = spec["data"](spec["epochs"] * spec["steps"], 1234)
         val = spec["data"](spec["val"], 4321)
         row: dict[str, Any] = {"models": len(spec["combos"]), "epochs": spec["epochs"], "steps": spec["steps"]}
-        for way in ("group", "fuse1", "loop"):  # the group first: a cold start counts against it
+        warm(spec, train, val)
+        ways = WAYS if number % 2 == 0 else ("group", "stacked", *WAYS[2:])  # no way always first
+        for way in ways:
             try:
-                if way == "group":
-                    got = run_group(spec, train, val)
+                if way in ("stacked", "group"):
+                    got = run_group(spec, train, val, stack=way == "stacked")
                 else:
                     got = run_alone(spec, train, val, generator=way == "loop")
             except Exception as exc:  # noqa: BLE001 - report and go on to the next way
@@ -252,15 +280,16 @@ def main() -> None:
                 continue
             row[way] = got
         oracle = row.get("fuse1", {}).get("histories")
-        for way in ("group", "loop"):
+        for way in ("stacked", "group", "loop"):
             if oracle and "histories" in row.get(way, {}):
                 row[way].update(compare(row[way]["histories"], oracle))
-        for way in ("group", "fuse1", "loop"):
+        for way in WAYS:
             row.get(way, {}).pop("histories", None)
-        if "wall" in row.get("group", {}) and "wall" in row.get("fuse1", {}):
-            row["group_over_fuse1"] = row["group"]["wall"] / row["fuse1"]["wall"]
-            if row["group"]["epoch_s"] > 0:
-                row["epoch_speedup"] = row["fuse1"]["epoch_s"] / row["group"]["epoch_s"]
+        for way in ("stacked", "group"):
+            if "wall" in row.get(way, {}) and "wall" in row.get("fuse1", {}):
+                row[f"{way}_over_fuse1"] = row[way]["wall"] / row["fuse1"]["wall"]
+                if row[way]["epoch_s"] > 0:
+                    row[f"{way}_epoch_speedup"] = row["fuse1"]["epoch_s"] / row[way]["epoch_s"]
         results["workloads"][name] = row
         print(name, json.dumps(row, default=float), flush=True)
         Path(args.out).mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 # Fused trials on JAX on a GPU machine that has JAX (with CUDA) but neither Keras nor
 # TensorFlow, and no network. Run from the repo root:
 #
-#     bash benchmarks/gpu_jax.sh            # the five workloads, ~5-8 minutes on an H200
+#     bash benchmarks/gpu_jax.sh            # the five workloads, four ways each, ~6-9 minutes on an H200
 #     bash benchmarks/gpu_jax.sh --quick    # tiny sizes: checks the script (JAX_PLATFORMS=cpu works)
 #
 # The packages Keras and gridspec need beyond JAX and numpy come as wheels in .whl/, fetched
@@ -31,7 +31,7 @@ export TF_CPP_MIN_LOG_LEVEL=2
 # What is missing is said at once, not after minutes
 "$PY" -c "import keras, gridspec.training.jax_group; print('keras', keras.__version__, keras.backend.backend())" \
     > "$OUT/gpu_jax.log" 2>&1 || { tail -n 5 "$OUT/gpu_jax.log"; exit 3; }
-timeout 480 "$PY" benchmarks/gpu_jax.py "$OUT" "$@" >> "$OUT/gpu_jax.log" 2>&1
+timeout 560 "$PY" benchmarks/gpu_jax.py "$OUT" "$@" >> "$OUT/gpu_jax.log" 2>&1
 rc=$?
 grep -v "^W0000\|^I0000" "$OUT/gpu_jax.log" | tail -n 30
 echo "exit status $rc; figures in $OUT/gpu_jax.json"

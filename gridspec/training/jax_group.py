@@ -293,9 +293,8 @@ class _JaxGroupStep:
                         unit_logs, unit_state = steps[unit.positions[0]](state, data)
                         logs.append(unit_logs)
                     else:
-                        unit_logs, unit_state = jax.vmap(unit.step, in_axes=(0, 0, None))(
-                            unit.settings, state, data)
-                        logs.extend(jax_stack.member_state(unit_logs, p) for p in range(len(unit.positions)))
+                        members_logs, unit_state = unit(state, data)
+                        logs.extend(members_logs)
                 except Exception as exc:  # raised while tracing: name the member
                     raise _MemberTraceError(unit.positions[0], exc) from exc
                 new_states.append(unit_state)

@@ -61,18 +61,44 @@ def enabled() -> bool:
 class Unit:
     """Members (positions in the group's program) that take one step together.
 
-    A member alone has no ``step``: the program calls its model's own. Stacked members have
-    the first one's step, taking ``(settings, state, data)``, and ``settings``: one value per
-    member for each optimizer setting they differ in.
+    A member with no ``step`` is stepped by the program as without stacking (its model's own
+    step, traced in the program). Otherwise ``step`` takes ``(settings, state, data)``:
+    ``settings`` holds one value per member for each optimizer setting they differ in, and
+    ``traced`` is the same step as the jaxpr planning traced, used for batches shaped as the
+    one it was traced for (``spec``), so the program does not trace the members' Python
+    again; another shape (a last, smaller batch) traces ``step``.
     """
 
     positions: tuple[int, ...]
     step: Callable[..., Any] | None = None
-    settings: dict[str, Any] | None = None
+    settings: dict[str, Any] = attrs.field(factory=dict)
+    traced: Callable[..., Any] | None = None
+    spec: str = ""
 
     @property
     def stacked(self) -> bool:
-        return self.step is not None
+        return len(self.positions) > 1
+
+    def __call__(self, state: Any, data: Any) -> tuple[list[Any], Any]:
+        """Inside the group's program: the unit's members' logs, and its new state."""
+        import jax
+
+        assert self.step is not None
+        step = self.traced if self.traced is not None and _spec(data) == self.spec else self.step
+        if not self.stacked:
+            logs, state = step(self.settings, state, data)
+            return [logs], state
+        logs, state = jax.vmap(step, in_axes=(0, 0, None))(self.settings, state, data)
+        return [jax.tree.map(lambda leaf, p=p: leaf[p], logs) for p in range(len(self.positions))], state
+
+
+@attrs.frozen(eq=False)
+class _Traced:
+    """A member's step as a jaxpr: ``key`` is what two members must share to stack."""
+
+    key: tuple[Any, ...]
+    keys: tuple[str, ...]
+    function: Callable[..., Any]
 
 
 def plan(models: Sequence[Any], method: str, names: Sequence[str], data: Any) -> list[Unit]:
@@ -83,28 +109,40 @@ def plan(models: Sequence[Any], method: str, names: Sequence[str], data: Any) ->
     import jax
 
     data = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), data)
+    spec = _spec(data)
     differing = _differing_settings(models) if method == "train_step" else ()
+    # only members whose state has the same shapes as another's can be one program with it:
+    # the others are not traced here (their trace is the group program's, as without stacking)
+    shapes = [_shapes(model, names) for model in models]
     buckets: dict[Any, list[int]] = {}
+    traced: dict[int, _Traced] = {}
     units: list[Unit] = []
     for position, model in enumerate(models):
-        signature = _signature(model, method, names, differing, data)
-        if signature is None:
+        found = _signature(model, method, names, differing, data) if shapes.count(shapes[position]) > 1 else None
+        if found is None:
             units.append(Unit((position,)))
         else:
-            buckets.setdefault(signature, []).append(position)
-    for signature, positions in buckets.items():
-        if len(positions) == 1:
-            units.append(Unit((positions[0],)))
-            continue
-        keys = signature[0]
+            traced[position] = found
+            buckets.setdefault(found.key, []).append(position)
+    for positions in buckets.values():
+        first = traced[positions[0]]
         members = [models[p] for p in positions]
-        settings = {k: _values(members, k) for k in keys}
-        step = _step_with(members[0], method, keys)
-        if _vmaps(step, settings, members, names, data):
-            units.append(Unit(tuple(positions), step, settings))
+        settings = {k: _values(members, k) for k in first.keys}
+        step = _step_with(members[0], method, first.keys)
+        if len(positions) == 1 or not _vmaps(first.function, settings, members, names, data):
+            # alone: its traced jaxpr saves the program a trace, unless it takes settings
+            # (a member alone computes them as it would without stacking)
+            units.extend(Unit((p,), _step_with(models[p], method, ()), traced=traced[p].function, spec=spec)
+                         if not traced[p].keys else Unit((p,)) for p in positions)
         else:
-            units.extend(Unit((p,)) for p in positions)
+            units.append(Unit(tuple(positions), step, settings, first.function, spec))
     return sorted(units, key=lambda u: u.positions[0])
+
+
+def _spec(data: Any) -> str:
+    import jax
+
+    return str(jax.tree.map(lambda a: (tuple(a.shape), str(a.dtype)), data))
 
 
 def stack_states(states: Sequence[Any]) -> Any:
@@ -189,28 +227,53 @@ def _differing_settings(models: Sequence[Any]) -> tuple[str, ...]:
     return tuple(differing)
 
 
-def _signature(model: Any, method: str, names: Sequence[str], differing: Sequence[str],
-               data: Any) -> tuple[Any, ...] | None:
-    """What decides whether two members are one program: the settings taken as inputs, the
-    step's jaxpr with them as inputs, and its constants. ``None`` where it cannot be traced
-    (the member then steps alone, as in a group without stacking)."""
-    import jax
-    import numpy as np
+def _shapes(model: Any, names: Sequence[str]) -> tuple[Any, ...]:
+    return (type(model), type(model.optimizer),
+            tuple(tuple((tuple(v.shape), str(v.dtype)) for v in _STATE_OF[name](model)) for name in names))
 
+
+def _signature(model: Any, method: str, names: Sequence[str], differing: Sequence[str],
+               data: Any) -> _Traced | None:
+    """``model``'s step traced to a jaxpr, with the optimizer settings in ``differing`` as
+    inputs; ``None`` where it cannot be traced (the member then steps alone, as in a group
+    without stacking). Kept on the model for its group's next membership (a member stopped,
+    a rung promoted)."""
     optimizer = model.optimizer
     config = optimizer.get_config() if optimizer is not None and differing else {}
     own = tuple(k for k in differing if k in config and getattr(optimizer, k, None) == config[k])
+    key = (method, own, _spec(data), id(optimizer), id(model._compile_loss), id(model._compile_metrics))
+    kept = vars(model).setdefault("_gridspec_stack_signatures", {})  # past Keras's attr tracking
+    if key not in kept:
+        if len(kept) >= 4:  # a model compiled again, or another batch shape: the old ones go
+            kept.clear()
+        kept[key] = _trace(model, method, names, own, data)
+    return kept[key]  # type: ignore[no-any-return]
+
+
+def _trace(model: Any, method: str, names: Sequence[str], own: tuple[str, ...], data: Any) -> _Traced | None:
+    """The jaxpr, its constants, and the step as a function of it. Members whose jaxprs print
+    alike (variables are named by position) and whose constants are equal compute the same."""
+    import jax
+    import numpy as np
+    from jax.extend.core import jaxpr_as_fun
+
     state = tuple([jax.ShapeDtypeStruct(tuple(v.shape), v.dtype) for v in _STATE_OF[name](model)]
                   for name in names)
     for keys in (own, ()) if own else ((),):
         settings = {k: jax.ShapeDtypeStruct((), np.float32) for k in keys}
         try:
-            closed = jax.make_jaxpr(_step_with(model, method, keys))(settings, state, data)
+            closed, shapes = jax.make_jaxpr(_step_with(model, method, keys), return_shape=True)(settings, state, data)
         except Exception:  # noqa: BLE001 - e.g. a setting the optimizer branches on in Python
             continue
         constants = tuple((np.shape(c), str(np.asarray(c).dtype), hashlib.sha1(np.asarray(c).tobytes()).hexdigest())
                           for c in closed.consts)
-        return keys, str(closed.jaxpr), constants
+        run, out_tree = jaxpr_as_fun(closed), jax.tree.structure(shapes)
+
+        def function(settings: Any, state: Any, data: Any, run: Any = run, out_tree: Any = out_tree) -> Any:
+            return jax.tree.unflatten(out_tree, run(*jax.tree.leaves((settings, state, data))))
+
+        key = (keys, str(closed.jaxpr), constants, str(jax.tree.structure((settings, state, data))), str(out_tree))
+        return _Traced(key, keys, function)
     return None
 
 
@@ -241,7 +304,7 @@ def _values(models: Sequence[Any], key: str) -> Any:
 
 def _vmaps(step: Callable[..., Any], settings: dict[str, Any], models: Sequence[Any],
            names: Sequence[str], data: Any) -> bool:
-    """Whether ``step`` traces under ``jax.vmap`` over the members' stacked states."""
+    """Whether ``step`` batches under ``jax.vmap`` over the members' stacked states."""
     import jax
 
     n = len(models)
