@@ -4,7 +4,7 @@
 
 Workloads: seed-12 and seed-48 (docs/performance.md), mlp-512 (12 × ``64→3×512→1``), a
 small CNN (12 convnets on 28×28×1, Dropout, accuracy) and lr-48 (one ``64→3×512→1`` MLP
-with 48 learning rates). For each, three ways of training every combination on the same
+with 48 learning rates). For each, four ways of training every combination on the same
 batches, each model built right after ``keras.utils.set_random_seed(0)``:
 
 - ``group``: gridspec's default on JAX, its trainer core: ``jax_group.fit_group`` over groups
@@ -153,7 +153,7 @@ def epoch_figures(log: list[tuple[int, int, float]], members_per_program: int) -
     return {"epoch_s": later, "compile_s_per_member": compile_}
 
 
-# -- the three ways -----------------------------------------------------------------------------
+# -- the four ways -------------------------------------------------------------------------------
 def built(spec: dict[str, Any], params: dict[str, Any]) -> Any:
     import keras
 
