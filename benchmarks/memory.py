@@ -1,6 +1,8 @@
 """Resident memory over a 200-trial search of a tiny model: after trial 20 vs after trial 200.
 
-    python benchmarks/memory.py [--variants loop,gridspec,gridspec_process1] [--json out.json]
+    python benchmarks/memory.py [--variants loop,gridspec,gridspec_process1,gridspec_jax] [--json out.json]
+
+A variant named ``NAME_jax`` runs ``NAME`` under ``KERAS_BACKEND=jax`` (TensorFlow not imported).
 
 Each variant runs in its own process. The figure is the resident memory (RSS) of the whole
 process tree doing the search (the parent plus any worker processes), read from /proc
@@ -95,9 +97,10 @@ def main() -> None:
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        import tensorflow as tf
+        if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+            import tensorflow as tf
 
-        tf.constant(0.0) + 1.0
+            tf.constant(0.0) + 1.0
         run = {"loop": run_loop, "gridspec": run_gridspec,
                "gridspec_process1": lambda: run_gridspec(executor="process")}[args.one]
         print(json.dumps(run()))
@@ -106,7 +109,9 @@ def main() -> None:
            "TF_CPP_MIN_LOG_LEVEL": "3"}
     results = {}
     for variant in args.variants.split(","):
-        done = subprocess.run([sys.executable, __file__, "--one", variant], capture_output=True, text=True, env=env)
+        name, jax = (variant[:-4], True) if variant.endswith("_jax") else (variant, False)
+        done = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True,
+                              env={**env, "KERAS_BACKEND": "jax"} if jax else env)
         if done.returncode != 0:
             results[variant] = {"error": done.stderr.strip()[-500:]}
             print(variant, "error", results[variant]["error"], flush=True)

@@ -241,3 +241,7 @@ class FusedTrainer:
             release([m for _, m, _ in members])  # the group's traced step holds every member alive
         members.clear()
         keras.backend.clear_session(free_memory=False)
+        if not keep and keras.backend.backend() == "jax":
+            from gridspec.training.jax_group import forget_compiled
+
+            forget_compiled()  # nothing will reuse this group's programs
