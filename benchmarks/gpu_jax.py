@@ -20,7 +20,8 @@ batches, each model built right after ``keras.utils.set_random_seed(0)``:
 Prints and writes (``gpu_jax.json``) per workload and way: wall seconds, seconds per epoch
 after compiling (all models), compile seconds per member (first epoch minus a later one),
 and against ``fuse1``: the largest relative difference of any ``val_loss`` and whether the
-winner and the top 3 changed. ``--quick`` runs tiny sizes (a CPU check of the script).
+winner and the top 3 changed. Then seed-12 through ``search()`` itself, its defaults against
+``fuse=1`` (``search_seed12``; ``--no-search`` skips it). ``--quick`` runs tiny sizes (a CPU check of the script).
 """
 
 from __future__ import annotations
@@ -246,11 +247,39 @@ def warm(spec: dict[str, Any], train: list[Any], val: list[Any]) -> None:
         run_group(small, train[:1], val[:1], stack)
 
 
+def run_searches(quick: bool) -> dict[str, Any]:
+    """seed-12 through ``search()`` itself: the defaults against ``fuse=1``, wall seconds
+    (the search's, models built and data read by gridspec) and the same comparisons."""
+    import gridspec as gs
+
+    spec = workloads(quick)["seed12"]
+    train = spec["data"](spec["epochs"] * spec["steps"], 1234)
+    val = spec["data"](spec["val"], 4321)
+
+    @gs.grid(lr=[0.001, 0.0005], act_in=["relu", "swish", "tanh"], act_out=["tanh", "sigmoid"])
+    def seed12(lr: float, act_in: str, act_out: str) -> Any:
+        return seed_model(lr, act_in, act_out)
+
+    settings = dict(epochs=spec["epochs"], steps_per_epoch=spec["steps"], validation_steps=spec["val"],
+                    train=lambda: train, val=lambda: val)
+    row: dict[str, Any] = {}
+    histories = {}
+    for way, fuse in (("default", "auto"), ("fuse1", 1)):
+        started = time.perf_counter()
+        result = seed12.search(fuse=fuse, **settings)
+        row[way] = {"wall": time.perf_counter() - started, "best": dict(result.best_params)}
+        histories[way] = [dict(t.history) for t in result.trials]
+    row["default"].update(compare(histories["default"], histories["fuse1"]))
+    row["default_over_fuse1"] = row["default"]["wall"] / row["fuse1"]["wall"]
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: check the script on a CPU")
     parser.add_argument("--workloads", default="seed12,seed48,mlp512,cnn,lr48")
+    parser.add_argument("--no-search", action="store_true", help="skip seed-12 through search()")
     args = parser.parse_args()
     import jax
     import keras
@@ -293,6 +322,13 @@ def main() -> None:
         results["workloads"][name] = row
         print(name, json.dumps(row, default=float), flush=True)
         Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "gpu_jax.json").write_text(json.dumps(results, indent=1, default=float))
+    if not args.no_search:
+        try:
+            results["search_seed12"] = run_searches(args.quick)
+        except Exception as exc:  # noqa: BLE001 - report it with the figures already written
+            results["search_seed12"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        print("search_seed12", json.dumps(results["search_seed12"], default=float), flush=True)
         (Path(args.out) / "gpu_jax.json").write_text(json.dumps(results, indent=1, default=float))
 
 
