@@ -152,23 +152,25 @@ def stack_states(states: Sequence[Any]) -> Any:
 
 def member_state(stacked: Any, position: int) -> Any:
     """One member's state out of a stacked one."""
-    return _jitted()[1](stacked, position)
+    import numpy as np
+
+    return _jitted()[1](stacked, np.int32(position))
 
 
 class Stacked:
-    """A stacked state as a stacked unit's step left it; each member's slice is cut once,
-    all together and only when one is read (after most steps, none is)."""
+    """A stacked state as a stacked unit's step left it; a member's slice is cut only when
+    read (after most steps, none is), and once."""
 
     def __init__(self, names: Sequence[str], state: Sequence[Any], size: int) -> None:
         self.names = tuple(names)
         self.state = state
         self.size = size
-        self._members: list[Any] | None = None
+        self._members: dict[int, dict[str, Any]] = {}
 
     def member(self, position: int) -> dict[str, Any]:
-        if self._members is None:
-            self._members = _jitted()[2](self.state, self.size)
-        return dict(zip(self.names, self._members[position], strict=True))
+        if position not in self._members:
+            self._members[position] = dict(zip(self.names, member_state(self.state, position), strict=True))
+        return self._members[position]
 
 
 class StackedSlice(dict):  # type: ignore[type-arg]
@@ -190,11 +192,13 @@ class StackedSlice(dict):  # type: ignore[type-arg]
         return self.get(name)
 
 
-_JITTED: tuple[Any, Any, Any] | None = None
+_JITTED: tuple[Any, Any] | None = None
 
 
-def _jitted() -> tuple[Any, Any, Any]:
-    """Stacking and unstacking as compiled programs: one dispatch each, not one per leaf."""
+def _jitted() -> tuple[Any, Any]:
+    """Stacking and slicing as compiled programs: one dispatch for every leaf, and the slice's
+    position an argument, so one program serves every member (slicing all members in one
+    program compiled for seconds on a CPU)."""
     global _JITTED
     if _JITTED is None:
         import jax
@@ -203,13 +207,10 @@ def _jitted() -> tuple[Any, Any, Any]:
         def stack(states: tuple[Any, ...]) -> Any:
             return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
 
-        def member(stacked: Any, position: int) -> Any:
-            return jax.tree.map(lambda leaf: leaf[position], stacked)
+        def member(stacked: Any, position: Any) -> Any:
+            return jax.tree.map(lambda leaf: jax.lax.dynamic_index_in_dim(leaf, position, keepdims=False), stacked)
 
-        def members(stacked: Any, size: int) -> list[Any]:
-            return [member(stacked, p) for p in range(size)]
-
-        _JITTED = (jax.jit(stack), jax.jit(member, static_argnums=1), jax.jit(members, static_argnums=1))
+        _JITTED = (jax.jit(stack), jax.jit(member))
     return _JITTED
 
 
