@@ -285,6 +285,9 @@ def _stop_note(loop: _Loop | None, runner: TrialRunner, plan: _Plan) -> str:
         again = " and train again when the search is resumed" if plan.settings.storage is not None else ""
         return (f"interrupted: stopping the running group of {len(group)} trials at its next epoch end; "
                 f"its trials are not recorded{again} (Ctrl-C again to stop at once)")
+    if plan.runspec is not None and runner.group_size > 1:
+        return ("interrupted: stopping after the trials in progress are recorded; a group of trials "
+                "training in a worker finishes first (Ctrl-C again to stop at once)")
     return "interrupted: stopping after the trial in progress is recorded (Ctrl-C again to stop at once)"
 
 

@@ -176,3 +176,21 @@ def test_files_are_written_when_a_second_ctrl_c_stops_before_anything_finished(w
     assert run.stderr.startswith("interrupted: search stopped after 0 of 3 trials")
     assert json.loads((tmp_path / "r.json").read_text())["trials"] == []
     assert (tmp_path / "r.csv").read_text() == "number\n"
+
+
+def test_the_stop_note_says_what_a_first_ctrl_c_waits_for_where_trials_train():
+    from types import SimpleNamespace as NS
+
+    from gridspec.engine import _stop_note
+
+    elsewhere = NS(runspec=object(), settings=NS(storage=None))  # worker processes or Ray
+    assert _stop_note(None, NS(group_size=12), elsewhere) == (
+        "interrupted: stopping after the trials in progress are recorded; a group of trials training in a "
+        "worker finishes first (Ctrl-C again to stop at once)")
+    alone = "interrupted: stopping after the trial in progress is recorded (Ctrl-C again to stop at once)"
+    assert _stop_note(None, NS(group_size=1), elsewhere) == alone
+    here = NS(runspec=None, settings=NS(storage="s.sqlite"))
+    assert _stop_note(NS(in_progress=(1, 2, 3)), NS(group_size=12), here) == (
+        "interrupted: stopping the running group of 3 trials at its next epoch end; its trials are not "
+        "recorded and train again when the search is resumed (Ctrl-C again to stop at once)")
+    assert _stop_note(NS(in_progress=(4,)), NS(group_size=12), here) == alone
