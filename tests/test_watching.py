@@ -17,7 +17,7 @@ import pytest
 
 import gridspec as gs
 from conftest import ROOT, batches, run_cli
-from gridspec.progress import BatchEnded, EpochEnded, SearchStarted, TrialFinished, TrialStarted
+from gridspec.progress import BatchEnded, EpochEnded, Note, SearchStarted, TrialFinished, TrialStarted
 from gridspec.result import Trial, TrialStatus
 
 SLOW = '''
@@ -255,6 +255,33 @@ def test_the_live_panel_shows_the_rung_the_best_the_running_and_the_failures():
         _feed_and_check(display)
     finally:
         display.close()
+
+
+def test_a_ctrl_c_note_in_the_middle_of_a_drawing_is_printed_after_it():
+    # the signal handler runs on the main thread, wherever it is: here inside the panel's
+    # refresh, which must finish before the note's line is printed (else a panel line stays)
+    from gridspec.display.live import LiveDisplay
+
+    display = LiveDisplay(io.StringIO())
+    calls: list[str] = []
+    try:
+        display(SearchStarted(2, 2, "val_loss", "min", "grid", "lr (2)"))
+        refresh = display._live.refresh
+
+        def interrupted_refresh() -> None:
+            calls.append("refresh begins")
+            display(Note("interrupted: stopping"))  # as the Ctrl-C handler reports it
+            calls.append("refresh ends")
+            refresh()
+
+        printed = display._print
+        display._print = lambda text: (calls.append(f"print {text}"), printed(text))  # type: ignore[method-assign]
+        display._live.refresh = interrupted_refresh
+        display(TrialStarted(1, 2, 1, {"lr": 0.1}, 1))
+    finally:
+        display.close()
+    assert calls[:3] == ["refresh begins", "refresh ends", "print interrupted: stopping"], calls
+    assert "interrupted: stopping" in display.stream.getvalue()
 
 
 def _feed_and_check(display) -> None:

@@ -16,14 +16,19 @@ Each finished trial, failure and note is printed as its plain line above the pan
 lines of ``gridspec.display.lines``), and the panel is erased when the search ends, so the
 terminal is left with exactly what a pipe would have received. Drawn with ``rich``; events
 may arrive from the executor's threads (worker progress) and from the Ctrl-C handler, so
-the state is guarded by a re-entrant lock that is never held while ``rich`` draws.
+the state is guarded by a re-entrant lock that is never held while ``rich`` draws. A Ctrl-C
+note comes from the signal handler, on the main thread, possibly in the middle of that
+thread's own drawing: its line is then held back and printed when the drawing ends, so it
+never lands inside a half-drawn panel (which would leave a panel line on the screen).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, TextIO
 
@@ -76,20 +81,40 @@ class LiveDisplay:
         self._live: Any = None
         self._closed = False
         self.tally = Tally()
+        self._drawing = threading.local()  # this thread's depth of drawing in progress
+        self._held: list[str] = []  # lines that arrived in the middle of a drawing
 
     # -- events ------------------------------------------------------------------------------
     def __call__(self, event: Event) -> None:
         with self._lock:
             extra = self.tally.update(event)
-        if isinstance(event, SearchStarted) and not self._closed:
-            self._start()
         line = format_event(event)
-        for text in ([] if line is None else [line]) + extra:
-            self._print(text)
-        if isinstance(event, SearchFinished):
-            self.close()
-        elif isinstance(event, (TrialStarted, TrialFinished)) and self._live is not None:
-            self._live.refresh()  # at once, not at the next tick
+        texts = ([] if line is None else [line]) + extra
+        if getattr(self._drawing, "depth", 0):  # a signal handler's, inside this thread's drawing
+            self._held.extend(texts)
+            return
+        with self._draws():
+            if isinstance(event, SearchStarted) and not self._closed:
+                self._start()
+            for text in texts:
+                self._print(text)
+            if isinstance(event, SearchFinished):
+                self.close()
+            elif isinstance(event, (TrialStarted, TrialFinished)) and self._live is not None:
+                self._live.refresh()  # at once, not at the next tick
+
+    @contextlib.contextmanager
+    def _draws(self) -> Iterator[None]:
+        """Marks this thread as drawing; lines held back meanwhile are printed at its end."""
+        self._drawing.depth = getattr(self._drawing, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            self._drawing.depth -= 1
+        while self._drawing.depth == 0 and self._held:
+            text = self._held.pop(0)
+            with self._draws():
+                self._print(text)
 
     # -- drawing -----------------------------------------------------------------------------
     def _start(self) -> None:
@@ -169,7 +194,8 @@ class LiveDisplay:
         self._closed = True
         live, self._live = self._live, None
         if live is not None:
-            live.stop()
+            with self._draws():
+                live.stop()
 
     def __enter__(self) -> LiveDisplay:
         return self
