@@ -34,6 +34,7 @@ from typing import Any
 
 from gridspec.training.fused import GroupOutcome, GroupStepError, _GroupLoop, _Member, _MemberTraceError, _same
 from gridspec.training.fused_step import group_step_error
+from gridspec.training.jax_compile import Ahead
 
 __all__ = ["fit_group", "why_alone"]
 
@@ -169,6 +170,7 @@ class _JaxGroupLoop(_GroupLoop):
                 batch = next(iterator)
                 break
         self.train_iterator.reset()
+        self._first_batch = batch
         for model in models:
             if batch is not None:
                 model._symbolic_build(data_batch=batch)
@@ -176,13 +178,39 @@ class _JaxGroupLoop(_GroupLoop):
                 model.optimizer.build(model.trainable_variables)
 
     def _steps(self, models: Sequence[Any]) -> tuple[Any, Any]:
-        return _JaxGroupStep(models, "train_step"), _JaxGroupStep(models, "test_step")
+        train, test = _JaxGroupStep(models, "train_step"), _JaxGroupStep(models, "test_step")
+        if self._first_batch is not None:  # the batch _build read: what the steps will read
+            # the evaluation program first: it compiles on the other core while the main
+            # thread traces the training program (jax_compile)
+            if self.val_iterator is not None:
+                _compile_ahead(test, self._first_batch)
+            _compile_ahead(train, self._first_batch)
+        return train, test
 
     def _steps_begin(self, m: _Member) -> None:
         m.model._jax_state_synced = True  # the first step reads the state from the variables
 
     def _steps_end(self, m: _Member) -> None:
         m.model.jax_state_sync()
+
+
+def _compile_ahead(step: _JaxGroupStep, batch: Any) -> None:
+    """Start compiling ``step``'s program for all its members, as its first call will run it:
+    their states as they are in their variables, and ``batch`` (a validation batch of the
+    same shapes, for the evaluation program)."""
+    key = tuple(range(len(step.models)))
+    function = step._functions.get(key)
+    if function is None:
+        function = step._functions[key] = step._make(step.models)
+    states = tuple(model._get_jax_state(**{name: True for name in step.names}) for model in step.models)
+    function.compile_ahead(states, batch)  # its types only: nothing goes to the device
+
+
+def _untracked(model: Any, name: str, value: Any) -> None:
+    """``setattr`` past Keras's attribute tracker, which would walk every array of ``value``
+    looking for variables and layers. For a member's state (plain arrays, nothing to track)
+    that walk took a tenth of the group's steady-state step time."""
+    object.__setattr__(model, name, value)
 
 
 def _unbuilt(model: Any) -> bool:
@@ -226,7 +254,7 @@ class _JaxGroupStep:
         for m, state in zip(members, states, strict=True):
             self._carried[m.index] = state
             # where ``jax_state_sync`` (a callback's, or the loop's) finds it, as fit leaves it
-            m.model._jax_state = dict(zip(self.names, state, strict=True))
+            _untracked(m.model, "_jax_state", dict(zip(self.names, state, strict=True)))
         return dict(zip(key, logs, strict=True))
 
     def _state(self, m: _Member) -> tuple[Any, ...]:
@@ -256,7 +284,7 @@ class _JaxGroupStep:
                 new_states.append(member_state)
             return logs, new_states
 
-        function = jax.jit(group_step, donate_argnums=0)
+        function = Ahead(jax.jit(group_step, donate_argnums=0))
         kept[self.method] = (models, function)  # the latest only: a promoted group reuses it
         return function
 
