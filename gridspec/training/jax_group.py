@@ -185,6 +185,7 @@ class _JaxGroupLoop(_GroupLoop):
             if self.val_iterator is not None:
                 _compile_ahead(test, self._first_batch)
             _compile_ahead(train, self._first_batch)
+            _read_metrics(models)
         return train, test
 
     def _steps_begin(self, m: _Member) -> None:
@@ -204,6 +205,17 @@ def _compile_ahead(step: _JaxGroupStep, batch: Any) -> None:
         function = step._functions[key] = step._make(step.models)
     states = tuple(model._get_jax_state(**{name: True for name in step.names}) for model in step.models)
     function.compile_ahead(states, batch)  # its types only: nothing goes to the device
+
+
+def _read_metrics(models: Sequence[Any]) -> None:
+    """Read each member's metrics once, as every epoch's end reads them, while the programs
+    compile: the small eager ops that read compiles (a division, a comparison) are compiled
+    then, not on the main thread at the first epoch's end. What is read is thrown away."""
+    for model in models:
+        try:
+            model.get_metrics_result()
+        except Exception:  # noqa: BLE001 - the epoch's end reads them again and meets it there
+            pass
 
 
 def _untracked(model: Any, name: str, value: Any) -> None:
