@@ -21,6 +21,11 @@ then shared by every member's step: an epoch moves each batch from the host once
 once per member. Batches held in memory (a list) go to the device before the first step,
 so no epoch moves anything from the host (``epoch_data``).
 
+Both programs are compiled before the first step, each on a thread of its own
+(``jax_compile``): the evaluation program while the main thread traces the training one,
+the training one while the main thread calls the members' first callbacks, so the first
+validation waits for no compile. Each is the program the first call would have compiled.
+
 On a CPU every member's results are bit-identical to ``fit``'s: each member's computation
 in the group's program is the one ``fit`` compiles for it alone. On a GPU XLA may pick other
 kernels for the larger program, so results agree to float32 rounding only.
@@ -34,7 +39,7 @@ from typing import Any
 
 from gridspec.training.fused import GroupOutcome, GroupStepError, _GroupLoop, _Member, _MemberTraceError, _same
 from gridspec.training.fused_step import group_step_error
-from gridspec.training.jax_compile import Ahead
+from gridspec.training.jax_compile import Ahead, collector_paused
 
 __all__ = ["fit_group", "why_alone"]
 
@@ -98,9 +103,10 @@ def fit_group(
     max_epochs = config.max_epochs()
     if max_epochs and max_epochs < epochs:
         epochs = max_epochs
-    loop = _JaxGroupLoop(models, per_model, epoch_data(train_data, steps_per_epoch), steps_per_epoch,
-                         None if validation_data is None else epoch_data(validation_data, validation_steps),
-                         validation_steps, epochs)
+    with collector_paused(collect_after=True):  # the loop traces the programs, then they compile
+        loop = _JaxGroupLoop(models, per_model, epoch_data(train_data, steps_per_epoch), steps_per_epoch,
+                             None if validation_data is None else epoch_data(validation_data, validation_steps),
+                             validation_steps, epochs)
     try:
         loop.run(initial_epoch)
     finally:
