@@ -27,17 +27,17 @@ __all__ = ["Ahead", "collector_paused"]
 
 
 @contextmanager
-def collector_paused(collect_after: bool = False) -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off while a group's models are built and its
-    programs traced; with ``collect_after``, one full collection when it is back on.
+    programs traced.
 
     Both allocate objects by the hundred thousand, nearly all of which live on. The
-    collector walks the young ones every few hundred allocations and, once enough have piled
-    up, every object in the process (TensorFlow's and Keras's too): in a seed-12 search with
-    TensorFlow imported, one such walk of 0.2-0.5 s on the main thread, while it traces.
-    Paused, the walk comes later anyway; started by hand right after the tracing, it runs
-    while XLA compiles the programs outside Python's lock, on the core the main thread
-    would leave idle. A collector the user turned off stays off.
+    collector walks the young ones every 700 allocations and, once enough have piled up,
+    every object in the process (TensorFlow's and Keras's too): in a seed-12 search with
+    TensorFlow imported, one such walk of 0.2-0.5 s on the main thread while it traced,
+    which freed almost nothing. Paused, the young objects are walked once when the collector
+    is back on, and the full walk comes later, when enough has piled up again. A collector
+    the user turned off stays off.
     """
     if not gc.isenabled():
         yield
@@ -47,8 +47,6 @@ def collector_paused(collect_after: bool = False) -> Iterator[None]:
         yield
     finally:
         gc.enable()
-    if collect_after:
-        gc.collect()
 
 
 class Ahead:

@@ -103,7 +103,7 @@ def fit_group(
     max_epochs = config.max_epochs()
     if max_epochs and max_epochs < epochs:
         epochs = max_epochs
-    with collector_paused(collect_after=True):  # the loop traces the programs, then they compile
+    with collector_paused():  # building the loop traces the group's programs
         loop = _JaxGroupLoop(models, per_model, epoch_data(train_data, steps_per_epoch), steps_per_epoch,
                              None if validation_data is None else epoch_data(validation_data, validation_steps),
                              validation_steps, epochs)
