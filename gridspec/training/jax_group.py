@@ -226,8 +226,9 @@ def _read_metrics(models: Sequence[Any]) -> None:
 
 def _untracked(model: Any, name: str, value: Any) -> None:
     """``setattr`` past Keras's attribute tracker, which would walk every array of ``value``
-    looking for variables and layers. For a member's state (plain arrays, nothing to track)
-    that walk took a tenth of the group's steady-state step time."""
+    looking for variables and layers. A member's state is plain arrays, nothing to track:
+    walked after every step of every member, it made 924 000 Python calls in 120 steps of a
+    group of 12 (cProfile), against 180 000 without it."""
     object.__setattr__(model, name, value)
 
 
