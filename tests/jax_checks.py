@@ -150,3 +150,38 @@ def test_a_first_ctrl_c_stops_the_jax_group_at_the_next_epoch_end(monkeypatch):
         fit_group(models, list(batches(1, 3)), epochs=3, callbacks=[[AskToStop()], [ended]])
     assert len(ended.seen) == 3  # one epoch of 3 steps, then the stop
     assert all(w is not None for m in models for w in m.get_weights())  # the state is back in the models
+
+
+def test_the_group_programs_compile_ahead_on_their_own_threads_and_are_the_ones_called():
+    import threading
+
+    import tensorflow as tf
+    from jax import monitoring
+
+    def dataset(seed: int, count: int, size: int) -> tf.data.Dataset:
+        listed = list(batches(seed, count, size=size))
+        return tf.data.Dataset.from_tensor_slices(tuple(np.concatenate(a) for a in zip(*listed))).batch(size)
+
+    compiled: list[str] = []  # the thread each group program compiled on
+
+    def listener(event: str, duration: float, **kwargs) -> None:
+        if event.endswith("backend_compile_duration") and kwargs.get("fun_name") == "jit(group_step)":
+            compiled.append(threading.current_thread().name)
+
+    makes = [lambda: dense(0.01), lambda: dense(0.05, "relu"), lambda: dense(0.02)]
+    monitoring.register_event_duration_secs_listener(listener)
+    try:
+        for val_size in (8, 5):  # validation batches like the training ones, then of another size
+            compiled.clear()
+            train, val = dataset(1, 4, 8), dataset(2, 2, val_size)
+            expected = [built(make).fit(train, epochs=2, validation_data=val, verbose=0, shuffle=False).history
+                        for make in makes]
+            compiled.clear()
+            outcomes = fit_group([built(m) for m in makes], train, epochs=2, validation_data=val)
+            assert [o.history for o in outcomes] == expected
+            if val_size == 8:  # both programs compiled ahead, neither again when called
+                assert compiled == ["gridspec-xla-compile"] * 2
+            else:  # the evaluation program compiled ahead for batches of 8 is not used: the call compiles
+                assert sorted(compiled) == ["MainThread", "gridspec-xla-compile", "gridspec-xla-compile"]
+    finally:
+        monitoring.unregister_event_duration_listener(listener)

@@ -20,6 +20,7 @@ import re
 import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import keras
@@ -29,6 +30,7 @@ from gridspec.data import DEFAULT_ARRAY_BATCH_SIZE
 from gridspec.training import Fit, FitOutcome, continuation
 from gridspec.training.fused import GroupStepError, release
 from gridspec.training.grouping import free_memory_bytes, group_size_cap, group_size_for
+from gridspec.training.jax_compile import collector_paused
 from gridspec.training.models import build_model, datasets
 from gridspec.training.reference import fit_one
 
@@ -68,6 +70,8 @@ class FusedTrainer:
         fuse = context.settings.fuse
         self.group_size = group_size_for(fuse, keras.backend.backend())
         self._fit_group, self._why_alone, self._cap = group_functions()
+        # on JAX, building a member runs no collector (jax_compile.collector_paused)
+        self._building = collector_paused if keras.backend.backend() == "jax" else nullcontext
         # Models a halving-type strategy may continue, kept in memory with their traced steps
         # (trial number, repeat) -> model: a promoted member continues from them without a
         # rebuild, a restore or a new trace of its step. Bounded; a model evicted (or never
@@ -152,7 +156,8 @@ class FusedTrainer:
             keras.backend.clear_session(free_memory=False)
             keras.utils.set_random_seed(fit.seed)
             try:
-                model = build_model(context.grid, fit.task.params)
+                with self._building():
+                    model = build_model(context.grid, fit.task.params)
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # never enters the group; fails exactly as alone
