@@ -55,54 +55,37 @@ def _builds(log: Path) -> list[int]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
-def _stop_running_groups(folders: dict[int, Path]) -> dict[int, tuple[subprocess.CompletedProcess[str], float, list[str]]]:
-    """Run the whole grid as one fused group (the default) in each folder, side by side, signal
-    each CLI once every member is built and training, and return, for each signal, what it
-    printed and how long it took to stop."""
+def _stop_a_running_group(tmp_path: Path, signum: int) -> tuple[subprocess.CompletedProcess[str], float, list[str]]:
+    """Run the whole grid as one fused group (the default), signal the CLI once every member
+    is built and training, and return what it printed and how long it took to stop."""
+    (tmp_path / "long3.py").write_text(MODULE)
+    log = tmp_path / "built.jsonl"
     args = ["run", "long3.py:build", "--epochs", EPOCHS, "--steps-per-epoch", "2", "--storage", "s.sqlite",
             "--json", "r.json", "--csv", "r.csv"]
-    runs = {}
-    for signum, folder in folders.items():
-        (folder / "long3.py").write_text(MODULE)
-        env = cli_env(GS_TEST_LOG=str(folder / "built.jsonl"))
-        runs[signum] = subprocess.Popen([sys.executable, "-m", "gridspec", *args], cwd=folder, env=env, text=True,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    stopped = {}
+    env = cli_env(GS_TEST_LOG=str(log))
+    run = subprocess.Popen([sys.executable, "-m", "gridspec", *args], cwd=tmp_path, env=env, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 180
-        waiting = dict(runs)
-        while waiting:
-            for signum, run in list(waiting.items()):
-                if len(_builds(folders[signum] / "built.jsonl")) == 3:
-                    time.sleep(2.0)  # the group's step is traced and its first epochs train
-                    run.send_signal(signum)
-                    signalled = time.monotonic()
-                    out, err = run.communicate(timeout=60)
-                    stopped[signum] = (subprocess.CompletedProcess(args, run.returncode, out, err),
-                                       time.monotonic() - signalled, args)
-                    del waiting[signum]
-                else:
-                    assert run.poll() is None, run.communicate()
+        deadline = time.monotonic() + 120
+        while len(_builds(log)) < 3:
+            assert run.poll() is None, run.communicate()
             assert time.monotonic() < deadline, "the group was not built in time"
             time.sleep(0.1)
+        time.sleep(2.0)  # the group's step is traced and its first epochs train
+        run.send_signal(signum)
+        signalled = time.monotonic()
+        out, err = run.communicate(timeout=60)
+        took = time.monotonic() - signalled
     finally:
-        for run in runs.values():
-            if run.poll() is None:
-                run.kill()
-                run.communicate()
-    return stopped
-
-
-@pytest.fixture(scope="module")
-def stopped(tmp_path_factory):
-    """One Ctrl-C and one SIGTERM, each stopping its own running group: the two CLIs run at once."""
-    folders = {signum: tmp_path_factory.mktemp(signum.name) for signum in (signal.SIGINT, signal.SIGTERM)}
-    return {signum: (*found, folders[signum]) for signum, found in _stop_running_groups(folders).items()}
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    return subprocess.CompletedProcess(args, run.returncode, out, err), took, args
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
-def test_one_ctrl_c_stops_a_fused_group_at_an_epoch_end_and_the_rerun_trains_exactly_its_trials(stopped):
-    run, took, args, tmp_path = stopped[signal.SIGINT]
+def test_one_ctrl_c_stops_a_fused_group_at_an_epoch_end_and_the_rerun_trains_exactly_its_trials(tmp_path):
+    run, took, args = _stop_a_running_group(tmp_path, signal.SIGINT)
     assert run.returncode == 130, (run.stdout, run.stderr)
     assert took < 30  # an epoch end, not the group's 100000th epoch
     assert ("interrupted: stopping the running group of 3 trials at its next epoch end; its trials are not "
@@ -128,8 +111,8 @@ def test_one_ctrl_c_stops_a_fused_group_at_an_epoch_end_and_the_rerun_trains_exa
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
-def test_one_sigterm_stops_a_fused_group_and_exits_143(stopped):
-    run, took, _, tmp_path = stopped[signal.SIGTERM]
+def test_one_sigterm_stops_a_fused_group_and_exits_143(tmp_path):
+    run, took, _ = _stop_a_running_group(tmp_path, signal.SIGTERM)
     assert run.returncode == 143, (run.stdout, run.stderr)
     assert took < 30
     assert "stopping the running group of 3 trials at its next epoch end" in run.stdout
