@@ -403,18 +403,14 @@ def test_cli_storage_resume_fresh_and_show(tmp_path: Path) -> None:
     assert "Model " not in again.stdout  # nothing trained
     assert [line for line in again.stdout.splitlines() if line.startswith("Best params found: ")] == best
 
-    env = {**os.environ, "PYTHONPATH": str(REPO)}  # the refused run only reads: it starts beside show
-    changed_run = subprocess.Popen([sys.executable, "-m", "gridspec", *target, "--epochs", "2"], env=env, cwd=tmp_path,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     shown = cli("show", "runs.sqlite", "--plot", "stored.png", cwd=tmp_path)
-    changed_out, changed_err = changed_run.communicate(timeout=300)
-    changed = subprocess.CompletedProcess(changed_run.args, changed_run.returncode, changed_out, changed_err)
     assert shown.returncode == 0, shown.stderr
     assert "trials: 2 complete, 0 failed, 0 pruned, 0 running or interrupted" in shown.stdout
     assert best[0] in shown.stdout
     assert "Plot written to stored.png" in shown.stdout
     assert (tmp_path / "stored.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    changed = cli(*target, "--epochs", "2", cwd=tmp_path)
     assert changed.returncode == 2
     assert changed.stderr.startswith("error: runs.sqlite holds a different search")
     assert "epochs changed from 1 to 2" in changed.stderr and "Traceback" not in changed.stderr
