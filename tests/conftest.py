@@ -38,6 +38,20 @@ def run_cli(*args: str, cwd: Path | str | None = None, timeout: float = 300,
     )
 
 
+def start_cli(*args: str, cwd: Path | str | None = None,
+              env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``run_cli`` without waiting, so that a test's independent commands start together."""
+    return subprocess.Popen([sys.executable, "-m", "gridspec", *args], cwd=cwd or ROOT,
+                            env={**cli_env(), **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish_cli(proc: subprocess.Popen[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """What ``run_cli`` returns, for a command ``start_cli`` started."""
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 @pytest.fixture
 def write_module(tmp_path):
     """Write a user module into a temporary folder; returns its path."""

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, finish_cli, run_cli, start_cli
 
 CHATTER = re.compile(r"Traceback|absl::InitializeLog|cudart_stub|cpu_feature_guard|tensorflow/core")
 
@@ -175,11 +175,12 @@ def test_plan_of_a_huge_grid_is_instant(write_module):
 
 
 def test_list_shows_grids_and_factories():
+    by_name_run = start_cli("list", "batch_size_axis", cwd=ROOT / "examples")  # beside the first one
     proc = run_cli("list", "examples/seed_grid.py")
     assert proc.returncode == 0, proc.stderr
     assert "build: lr (2) x loss (1) x act_in (3) x act_out (2) = 12 combinations" in proc.stdout
     assert "train (train_data)" in proc.stdout and "val (val_data)" in proc.stdout
-    by_name = run_cli("list", "batch_size_axis", cwd=ROOT / "examples")
+    by_name = finish_cli(by_name_run)
     assert by_name.returncode == 0 and "train (train_data) (takes batch_size)" in by_name.stdout
 
 

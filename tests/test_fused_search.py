@@ -61,9 +61,18 @@ def seed_like(lr, act_in, act_out):
     return model
 
 
-def test_the_seed_grid_fused_equals_fit_alone():
-    fused = seed_like.search(**SMALL)
-    alone = seed_like.search(fuse=1, **SMALL)
+@pytest.fixture(scope="module")
+def seed_grid(tmp_path_factory):
+    """The seed grid searched fused and with ``fuse=1``, each saving its best model: the
+    comparison, save_best and a resumed search all read these two searches."""
+    folder = tmp_path_factory.mktemp("seed_grid")
+    fused = seed_like.search(save_best=str(folder / "fused.keras"), **SMALL)
+    alone = seed_like.search(fuse=1, save_best=str(folder / "alone.keras"), **SMALL)
+    return fused, alone, folder
+
+
+def test_the_seed_grid_fused_equals_fit_alone(seed_grid):
+    fused, alone, _ = seed_grid
     assert_same_trials(fused, alone)
     assert all(t.fused_with == () for t in alone.trials)
     assert all(len(t.fused_with) == 7 for t in fused.trials)  # one group of 8
@@ -183,6 +192,11 @@ def test_a_member_that_cannot_be_built_and_one_that_diverges_fail_alone():
     assert by_number[1].status is gs.TrialStatus.COMPLETE
 
 
+@gs.grid(lr=[0.05, 0.01], act_in=["relu", "tanh"])
+def four(lr, act_in):
+    return seed_like.fn(lr, act_in, "tanh")
+
+
 class StopAfterFirstEpochFor(keras.callbacks.Callback):
     """Stops the trials whose first Dense layer has the given activation, after epoch 1."""
 
@@ -199,15 +213,17 @@ class StopAfterFirstEpochFor(keras.callbacks.Callback):
 
 def test_a_callback_that_stops_some_members_stops_them_alone():
     settings = {**SMALL, "epochs": 3, "callbacks": [StopAfterFirstEpochFor("relu")]}
-    fused = seed_like.search(**settings)
-    alone = seed_like.search(fuse=1, **settings)
+    fused = four.search(**settings)
+    alone = four.search(fuse=1, **settings)
     assert_same_trials(fused, alone)
     assert {t.params["act_in"]: t.epochs for t in fused.trials} == {"relu": 1, "tanh": 3}
 
 
 def test_early_stopping_fused_equals_alone():
-    settings = {**SMALL, "epochs": 4, "callbacks": [keras.callbacks.EarlyStopping(patience=0, min_delta=0.01)]}
-    assert_same_trials(seed_like.search(**settings), seed_like.search(fuse=1, **settings))
+    settings = {**SMALL, "epochs": 4, "callbacks": [keras.callbacks.EarlyStopping(patience=0, min_delta=0.1)]}
+    fused = four.search(**settings)
+    assert_same_trials(fused, four.search(fuse=1, **settings))
+    assert len({t.epochs for t in fused.trials}) > 1 and min(t.epochs for t in fused.trials) < 4  # each stops on its own
 
 
 
@@ -338,20 +354,19 @@ def test_a_promoted_group_whose_step_fails_continues_alone_from_where_it_was():
 
 def test_repeats_fused_equals_alone():
     settings = {**SMALL, "repeats": 2}
-    assert_same_trials(seed_like.search(**settings), seed_like.search(fuse=1, **settings))
+    assert_same_trials(four.search(**settings), four.search(fuse=1, **settings))
 
 
-def test_save_best_with_fusion_saves_the_same_model(tmp_path):
-    fused = seed_like.search(save_best=str(tmp_path / "fused.keras"), **SMALL)
-    alone = seed_like.search(fuse=1, save_best=str(tmp_path / "alone.keras"), **SMALL)
+def test_save_best_with_fusion_saves_the_same_model(seed_grid):
+    fused, alone, folder = seed_grid
     assert fused.best.number == alone.best.number
-    a = keras.saving.load_model(tmp_path / "fused.keras")
-    b = keras.saving.load_model(tmp_path / "alone.keras")
+    a = keras.saving.load_model(folder / "fused.keras")
+    b = keras.saving.load_model(folder / "alone.keras")
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-7)
 
 
-def test_a_resumed_fused_search_trains_nothing_twice(tmp_path):
+def test_a_resumed_fused_search_trains_nothing_twice(tmp_path, seed_grid):
     path = str(tmp_path / "j.db")
     first = seed_like.search(storage=path, max_trials=4, **SMALL)
     assert len(first.trials) == 4
@@ -359,7 +374,7 @@ def test_a_resumed_fused_search_trains_nothing_twice(tmp_path):
     second = seed_like.search(storage=path, verbose=seen.append, **SMALL)
     started = [e.number for e in seen if type(e).__name__ == "TrialStarted"]
     assert started == [5, 6, 7, 8]
-    assert_same_trials(second, seed_like.search(fuse=1, **SMALL))
+    assert_same_trials(second, seed_grid[1])  # the whole grid with fuse=1
     assert len(load(path).trials) == 8
 
 

@@ -182,6 +182,22 @@ import json, os, subprocess, sys
 out = {}
 import gridspec as gs
 
+
+def cli_start(*args):
+    return subprocess.Popen([sys.executable, "-m", "gridspec", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def cli_done(proc):
+    stdout, stderr = proc.communicate(timeout=600)
+    return [proc.returncode, stdout, stderr]
+
+
+# the commands that need nothing from this process start now and run beside its searches
+started = {"cli_plan": cli_start("plan", "nomodels.py:build"), "cli_list": cli_start("list", "nomodels.py"),
+           "cli_distribute": cli_start("run", "nomodels.py:build", "--train", "arrays", "--val", "val_arrays",
+                                       "--distribute", "mirrored", "--storage", "cli-distribute.sqlite")}
+
 out["import"] = sorted(m for m in sys.modules if m.split(".")[0] in ("keras", "tensorflow", "jax", "ray"))
 import nomodels as m
 
@@ -222,19 +238,12 @@ else:
     out["ray"] = [[t.status.name, t.error] for t in result.trials]
 
 
-def cli(*args):
-    done = subprocess.run([sys.executable, "-m", "gridspec", *args], capture_output=True, text=True, timeout=600)
-    return [done.returncode, done.stdout, done.stderr]
-
-
-out["cli_run"] = cli("run", "nomodels.py:build", "--train", "train", "--val", "val", "--epochs", "3",
-                     "--steps-per-epoch", "2", "--validation-steps", "1", "--strategy", "asha",
-                     "--workers", "2", "--storage", "cli.sqlite", "--tensorboard", "clilogs", "--no-live")
-out["cli_show"] = cli("show", "cli.sqlite")
-out["cli_plan"] = cli("plan", "nomodels.py:build")
-out["cli_list"] = cli("list", "nomodels.py")
-out["cli_distribute"] = cli("run", "nomodels.py:build", "--train", "arrays", "--val", "val_arrays",
-                            "--distribute", "mirrored", "--storage", "cli-distribute.sqlite")
+out["cli_run"] = cli_done(cli_start("run", "nomodels.py:build", "--train", "train", "--val", "val", "--epochs", "3",
+                                    "--steps-per-epoch", "2", "--validation-steps", "1", "--strategy", "asha",
+                                    "--workers", "2", "--storage", "cli.sqlite", "--tensorboard", "clilogs",
+                                    "--no-live"))
+out["cli_show"] = cli_done(cli_start("show", "cli.sqlite"))
+out.update({name: cli_done(proc) for name, proc in started.items()})
 out["cli_distribute_journal"] = os.path.exists("cli-distribute.sqlite")
 out["tensorflow_loaded"] = "tensorflow" in sys.modules
 print("RESULT " + json.dumps(out))

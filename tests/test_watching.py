@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import gridspec as gs
-from conftest import ROOT, batches, run_cli
+from conftest import ROOT, batches, finish_cli, run_cli, start_cli
 from gridspec.progress import BatchEnded, EpochEnded, Note, SearchStarted, TrialFinished, TrialStarted
 from gridspec.result import Trial, TrialStatus
 
@@ -118,9 +118,10 @@ def slow_module(write_module):
 
 def test_live_display_in_a_terminal_shows_progress_and_leaves_the_plain_output(slow_module):
     args = ["run", f"{slow_module}:build", "--epochs", "2", "--steps-per-epoch", "3"]
+    piped_run = start_cli(*args)  # the same search into a pipe, side by side
     code, terminal = run_in_terminal(*args)
     assert code == 0, terminal
-    piped = run_cli(*args)
+    piped = finish_cli(piped_run)
     assert piped.returncode == 0, piped.stderr
     # while it ran: the panel, with the overall progress and the running trial
     assert re.search(r"0/2 trials\s+[0-9.]+ of 4 epochs\s+elapsed", ANSI.sub("", terminal))
@@ -151,13 +152,14 @@ def test_ctrl_c_in_a_terminal_erases_the_panel_and_restores_the_cursor(slow_modu
 
 def test_a_pipe_and_no_live_get_only_the_plain_lines(slow_module):
     args = ["run", f"{slow_module}:build", "--epochs", "1", "--steps-per-epoch", "2"]
-    piped = run_cli(*args)
+    piped_run = start_cli(*args)  # into a pipe, beside the --no-live one in a terminal below
+    code, terminal = run_in_terminal(*args, "--no-live")
+    piped = finish_cli(piped_run)
     assert piped.returncode == 0, piped.stderr
     assert "\x1b" not in piped.stdout and "\r" not in piped.stdout
     assert "elapsed" not in piped.stdout and "running" not in piped.stdout
     assert [line.split("...")[0] for line in piped.stdout.splitlines() if line.startswith("Model")] == [
         "Model 1 of 2", "Model 2 of 2"]
-    code, terminal = run_in_terminal(*args, "--no-live")
     assert code == 0, terminal
     assert "\x1b[" not in terminal and "elapsed" not in terminal
     assert masked(terminal.replace("\r\n", "\n").splitlines()) == masked(piped.stdout.splitlines())
