@@ -13,6 +13,7 @@ import pytest
 
 import gridspec as gs
 from conftest import batches
+from jax_checks import Weights  # reads the weights after every step
 from gridspec.training import jax_stack
 from gridspec.training.jax_group import fit_group
 
@@ -116,17 +117,6 @@ def test_a_stacked_member_that_stops_or_fails_leaves_its_stack_and_the_rest_go_o
         assert_close(outcomes[i].history, alone(specs[i], 4, [StopAfter(0)] if i == 1 else []))
     first_epoch = alone(specs[2], 1)
     assert_close(outcomes[2].history, first_epoch)
-
-
-class Weights(keras.callbacks.Callback):
-    """Reads the weights after every step, as a checkpointing callback does mid-epoch."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list[list[np.ndarray]] = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.seen.append([w.numpy() for w in self.model.weights])
 
 
 def test_a_stacked_member_read_mid_epoch_shows_its_own_weights_and_goes_on_from_them():

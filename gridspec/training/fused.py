@@ -119,6 +119,18 @@ def fit_group(
     own callback objects). Returns one ``GroupOutcome`` per model, in order. Raises
     ``GroupStepError`` when the group cannot train together (see its docstring).
     """
+    per_model, epochs = checked(models, callbacks, epochs, why_alone)
+    loop = _GroupLoop(models, per_model, train_data, steps_per_epoch, validation_data,
+                      validation_steps, epochs)
+    loop.run(initial_epoch)
+    return [m.outcome() for m in loop.members]
+
+
+def checked(models: Sequence[Any], callbacks: Sequence[Sequence[Any]] | None, epochs: int,
+            why_alone: Callable[[Any], str | None]) -> tuple[list[list[Any]], int]:
+    """What every backend's ``fit_group`` checks before its loop, as ``fit`` checks one model:
+    each model can join (``why_alone``, the backend's) and is compiled, one callback list per
+    model. Returns the callback lists and ``epochs`` under Keras's debugging cap."""
     from keras.src.backend import config
 
     for index, model in enumerate(models):
@@ -136,10 +148,7 @@ def fit_group(
     max_epochs = config.max_epochs()  # Keras's debugging cap, as fit honours it
     if max_epochs and max_epochs < epochs:
         epochs = max_epochs
-    loop = _GroupLoop(models, per_model, train_data, steps_per_epoch, validation_data,
-                      validation_steps, epochs)
-    loop.run(initial_epoch)
-    return [m.outcome() for m in loop.members]
+    return per_model, epochs
 
 
 class _Member:

@@ -37,7 +37,7 @@ import inspect
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from gridspec.training.fused import GroupOutcome, GroupStepError, _GroupLoop, _Member, _MemberTraceError, _same
+from gridspec.training.fused import GroupOutcome, _GroupLoop, _Member, _MemberTraceError, _same, checked
 from gridspec.training import jax_stack
 from gridspec.training.fused_step import group_step_error
 from gridspec.training.jax_compile import Ahead, collector_paused
@@ -87,23 +87,7 @@ def fit_group(
     ``train_data`` and ``validation_data`` are what ``fit`` would get: a ``tf.data.Dataset``,
     or any iterable of numpy batches (``(x, y)`` or ``(x, y, sample_weight)``).
     """
-    from keras.src.backend import config
-
-    for index, model in enumerate(models):
-        reason = why_alone(model)
-        if reason is not None:
-            raise GroupStepError(f"model {index} cannot train in a group: {reason}", index)
-    per_model = [list(c) for c in callbacks] if callbacks is not None else [[] for _ in models]
-    if len(per_model) != len(models):
-        raise ValueError(
-            f"callbacks must hold one list per model: {len(models)} models, "
-            f"{len(per_model)} callback lists"
-        )
-    for model in models:
-        model._assert_compile_called("fit")
-    max_epochs = config.max_epochs()
-    if max_epochs and max_epochs < epochs:
-        epochs = max_epochs
+    per_model, epochs = checked(models, callbacks, epochs, why_alone)
     with collector_paused():  # building the loop traces the group's programs
         loop = _JaxGroupLoop(models, per_model, epoch_data(train_data, steps_per_epoch), steps_per_epoch,
                              None if validation_data is None else epoch_data(validation_data, validation_steps),
