@@ -274,7 +274,7 @@ class _JaxGroupStep:
                 _untracked(ms[0].model, "_jax_state", dict(zip(self.names, state, strict=True)))
                 continue
             together = tuple(m.index for m in ms)
-            stacked = jax_stack.Stacked(self.names, state, len(ms))
+            stacked = jax_stack.Stacked(self.names, state)
             for position, m in enumerate(ms):
                 self._carried[m.index] = (stacked, together, position)
                 _untracked(m.model, "_jax_state", jax_stack.StackedSlice(stacked, position))

@@ -161,10 +161,9 @@ class Stacked:
     """A stacked state as a stacked unit's step left it; a member's slice is cut only when
     read (after most steps, none is), and once."""
 
-    def __init__(self, names: Sequence[str], state: Sequence[Any], size: int) -> None:
+    def __init__(self, names: Sequence[str], state: Sequence[Any]) -> None:
         self.names = tuple(names)
         self.state = state
-        self.size = size
         self._members: dict[int, dict[str, Any]] = {}
 
     def member(self, position: int) -> dict[str, Any]:
