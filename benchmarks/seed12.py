@@ -4,7 +4,8 @@
 
 A variant named ``NAME_jax`` runs ``NAME`` under ``KERAS_BACKEND=jax`` (``loop_jax``,
 ``gridspec_jax``, ``gridspec_fuse1_jax``): ``--variants loop,loop_jax,gridspec,gridspec_jax,gridspec_fuse1_jax``
-is the JAX comparison of docs/performance.md.
+is the JAX comparison of docs/performance.md. ``onejit_jax`` is a JAX group written by hand
+(one ``jax.jit`` over the 12 members' steps and nothing else): the floor under ``gridspec_jax``.
 
 Every variant runs in a fresh Python process (TensorFlow imported and warm before the clock
 starts, except for worker processes, whose start-up is part of their search), the variants
@@ -30,6 +31,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VARIANTS = ("loop", "loop_noclear", "gridspec", "gridspec_workers2", "gridspec_process1", "kerastuner", "talos")
+# JAX only: the mechanism of a fused group written by hand, without gridspec (its floor)
+FLOOR = "onejit_jax"
 JAX_SUFFIX = "_jax"  # the same variant under KERAS_BACKEND=jax
 
 
@@ -84,6 +87,66 @@ def run_gridspec(**settings) -> dict:
     else:  # seconds between the parent handing a trial out and getting it back, beyond the trial
         out["dispatch_median"] = statistics.median(sorted(overhead)[: max(1, len(overhead) - settings.get("workers", 1))])
     return out
+
+
+def run_onejit() -> dict:
+    """What a JAX group does, by hand and nothing else: the 12 models built as alone, one
+    ``jax.jit`` over their ``train_step`` s and one over their ``test_step`` s, the batches on
+    the device once, each member's state written back into its variables at each epoch's end
+    (as ``fit`` does). No callbacks, no history objects, no journal, no compile-ahead: the
+    floor under gridspec's JAX group on this workload. Its histories equal ``fit``'s, so its
+    best score must equal every other variant's."""
+    import itertools
+
+    import jax
+    import keras
+
+    import workload as w
+
+    train_names = ("trainable_variables", "non_trainable_variables", "optimizer_variables", "metrics_variables")
+    test_names = ("trainable_variables", "non_trainable_variables", "metrics_variables")
+    started = time.perf_counter()
+    train = [jax.device_put(b) for b in itertools.islice(w.seed_grid.train(), w.STEPS)]
+    val = [jax.device_put(b) for b in itertools.islice(w.seed_grid.val(), w.VAL_STEPS)]
+    combos = list(w.combinations())
+    models = [w.build(**params) for params in combos]
+    for model in models:
+        model._symbolic_build(data_batch=train[0])
+
+    def group(method):
+        steps = [getattr(model, method) for model in models]
+
+        def step(states, data):
+            out = [one(state, data) for one, state in zip(steps, states)]
+            return [o[0] for o in out], tuple(o[1] for o in out)
+        return jax.jit(step, donate_argnums=0)
+
+    def run_epoch(program, batches, names):
+        for model in models:
+            for metric in model.metrics:
+                metric.reset_state()
+        states = tuple(m._get_jax_state(**{n: True for n in names}, purge_model_variables=True) for m in models)
+        for batch in batches:
+            logs, states = program(states, batch)
+        for model, state in zip(models, states):
+            variables = {"trainable_variables": model.trainable_variables,
+                         "non_trainable_variables": model.non_trainable_variables,
+                         "optimizer_variables": model.optimizer.variables,
+                         "metrics_variables": model.metrics_variables}
+            for name, values in zip(names, state):
+                for variable, value in zip(variables[name], values):
+                    variable.assign(value)
+        return logs
+
+    train_step, test_step = group("train_step"), group("test_step")
+    curves: list[list[float]] = [[] for _ in models]
+    for _ in range(w.EPOCHS):
+        run_epoch(train_step, train, train_names)
+        for curve, logs in zip(curves, run_epoch(test_step, val, test_names)):
+            curve.append(float(logs["loss"]))
+    wall = time.perf_counter() - started
+    best = min(range(len(models)), key=lambda i: min(curves[i]))
+    return {"wall": wall, "trials": len(models), "best_score": min(curves[best]), "best_params": combos[best]}
 
 
 def run_kerastuner() -> dict:
@@ -145,6 +208,8 @@ def run_variant(name: str) -> dict:
 
         (jnp.zeros(1) + 1.0).block_until_ready()
         name = name[: -len(JAX_SUFFIX)]
+    if name == "onejit":
+        return run_onejit()
     if name == "gridspec_fuse1":
         return run_gridspec(fuse=1)
     if name == "loop":

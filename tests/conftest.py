@@ -14,6 +14,19 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+# The suite runs in two processes (README: ``pytest -n 2``), a module at a time each, in
+# the order collected. The slowest modules go first, so that the last to start is a short
+# one and both processes finish together; the rest keep their order.
+SLOWEST_FIRST = ("test_jax_fused.py", "test_jax_group.py", "test_hardening.py", "test_fused_search.py",
+                 "test_fused.py", "test_ray.py", "test_journal_search.py", "test_workers.py", "test_cli.py",
+                 "test_ctrl_c.py", "test_ray_cluster.py", "test_no_tensorflow.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 def batches(seed: int, count: int, size: int = 8, features: int = 4):
     rng = np.random.default_rng(seed)
     for _ in range(count):

@@ -1,5 +1,5 @@
-"""What only the JAX group has, checked under ``KERAS_BACKEND=jax`` (tests/test_jax_fused.py
-runs this module there, in one process with the fused tests that hold on both backends)."""
+"""What only the JAX group has, checked under ``KERAS_BACKEND=jax`` (tests/test_jax_group.py
+runs this module there, in one process with tests/jax_stack_checks.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Stacked members on JAX, forced on this CPU (``GRIDSPEC_STACK=1``) and checked against ``fit``.
 
-tests/test_jax_fused.py runs this module under ``KERAS_BACKEND=jax``. Stacked arithmetic is
+tests/test_jax_group.py runs this module under ``KERAS_BACKEND=jax``. Stacked arithmetic is
 batched, so it rounds differently from each member's own program: histories are compared to
 ``fit``'s within float32 rounding of a few steps, and rankings must be the same.
 """
