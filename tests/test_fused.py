@@ -289,6 +289,47 @@ def test_callbacks_see_what_fit_shows_them_and_stop_their_member_alone():
     assert any(c[0] == "on_test_end" for c in grouped[2][0].calls)
 
 
+class LegacyBatches(keras.callbacks.Callback):
+    """Only Keras 2's batch hooks, which Keras's ``on_train_batch_*`` defaults call."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def on_batch_begin(self, batch, logs=None):
+        self.calls.append(("on_batch_begin", batch, dict(logs or {})))
+
+    def on_batch_end(self, batch, logs=None):
+        self.calls.append(("on_batch_end", batch, dict(logs)))
+
+
+class TestBatchEnds(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.calls.append(("on_test_batch_end", batch, dict(logs)))
+
+
+def test_each_member_gets_the_batch_hooks_its_callbacks_implement_as_with_fit():
+    # members whose callbacks implement no batch hook skip them (Keras's no-ops); the others
+    # must still get every call fit makes, the legacy on_batch_* ones included
+    makes = [lambda: dense(0.01), lambda: dense(0.02), lambda: dense(0.005, "relu")]
+    args = dict(epochs=2, steps_per_epoch=STEPS, validation_data=endless(2).take(VAL_STEPS))
+    solo = [[LegacyBatches()], [TestBatchEnds()], [keras.callbacks.History()]]
+    expected = alone(makes, endless(1), callbacks=solo, **args)
+    grouped = [[LegacyBatches()], [TestBatchEnds()], [keras.callbacks.History()]]
+    outcomes = together(makes, endless(1), callbacks=grouped, **args)
+    for want, got in zip(expected, outcomes):
+        assert_same(want, got.history)
+    for i in (0, 1):
+        assert len(grouped[i][0].calls) == len(solo[i][0].calls) > 0
+        assert_same_calls(solo[i][0].calls, grouped[i][0].calls)
+    assert [c[0] for c in grouped[0][0].calls[:2]] == ["on_batch_begin", "on_batch_end"]
+    assert len(grouped[1][0].calls) == 2 * VAL_STEPS
+
+
 class Boom(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         raise RuntimeError("callback broke")
