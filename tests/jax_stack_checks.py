@@ -196,9 +196,14 @@ def test_a_stacked_search_ranks_its_trials_as_fuse_1(strategy, monkeypatch):
                     train=train, val=val, strategy=strategy)
     if strategy == "halving":
         settings["eta"] = 2
-    stacked = lr_grid.search(**settings)
+    events = []
+    stacked = lr_grid.search(verbose=events.append, **settings)
     assert max(len(u.positions) for p in planned for u in p) == 8  # the first rung: one stack
-    fitted = lr_grid.search(fuse=1, **settings)
+    notes = [e.text for e in events if type(e).__name__ == "Note"]
+    assert sum("train stacked" in n and "GRIDSPEC_STACK=0" in n for n in notes) == 1, notes  # said once
+    fitted_events = []
+    fitted = lr_grid.search(fuse=1, verbose=fitted_events.append, **settings)
+    assert not any("stacked" in e.text for e in fitted_events if type(e).__name__ == "Note")
     assert all(t.fused_with for t in stacked.trials)
     assert strategy != "grid" or all(len(t.fused_with) == 7 for t in stacked.trials)
     assert [t.number for t in stacked.ranked()] == [t.number for t in fitted.ranked()]

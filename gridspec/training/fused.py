@@ -67,11 +67,13 @@ class GroupOutcome:
     ``history`` holds every epoch the member completed (from ``initial_epoch`` on), one float
     per epoch per key. ``error`` is the exception raised for this member alone (by one of its
     callbacks, or while its logs were read); its history then stops at the last epoch it
-    completed.
+    completed. ``stacked`` is how many members (itself included) its steps were batched with
+    under ``jax.vmap`` (``jax_stack``): 1 when it trained as its own program.
     """
 
     history: dict[str, list[float]]
     error: BaseException | None = None
+    stacked: int = 1
 
 
 def fused_supported() -> bool:
@@ -176,6 +178,7 @@ class _Member:
             steps=steps, model=model,
         )
         self.batch_hooks = _BATCH_HOOKS  # set again when training begins (``overridden``)
+        self.stacked = 1  # the largest stack its training steps were taken in (jax_group)
 
     def overridden(self) -> None:
         """Which batch hooks some callback of this member overrides.
@@ -224,7 +227,8 @@ class _Member:
         history = self.callbacks._history
         values = history.history if history is not None else {}
         return GroupOutcome(
-            history={k: [float(v) for v in vs] for k, vs in values.items()}, error=self.error
+            history={k: [float(v) for v in vs] for k, vs in values.items()}, error=self.error,
+            stacked=self.stacked,
         )
 
 

@@ -228,6 +228,10 @@ class FusedTrainer:
                 outcomes[position] = FitOutcome(error=exc, fused_with=numbers)
             keras.backend.clear_session(free_memory=False)
             return
+        if any(member.stacked > 1 for member in group):
+            context.note("trials that compute the same program train stacked, one batched step for all "
+                         "(jax.vmap): their histories match fit's within float rounding, not bit for bit; "
+                         "GRIDSPEC_STACK=0 trains each as its own program")
         for (position, model, _), member in zip(members, group):
             fit = fits[position]
             saved = continuation.checkpoint_path(s, fit.task.number, fit.repeat)
