@@ -1,4 +1,5 @@
-"""The JAX group's own checks, in a process on the JAX backend (on a CPU, bit for bit).
+"""The JAX group's own checks, in a process on the JAX backend (on a CPU; stacked members are
+compared within float rounding, everything else bit for bit).
 
 tests/jax_checks.py: what only the JAX group has (mid-epoch weight reads, numpy batches,
 data on the device once, members named when they cannot join or fail to trace, group sizes
