@@ -279,7 +279,7 @@ class _JaxGroupStep:
                 self._carried[m.index] = (stacked, together, position)
                 _untracked(m.model, "_jax_state", jax_stack.StackedSlice(stacked, position))
         if self.method == "train_step":
-            for unit, ms in zip(units, grouped, strict=True):
+            for ms in grouped:
                 for m in ms:
                     m.stacked = max(m.stacked, len(ms))
         order = [members[p].index for unit in units for p in unit.positions]
