@@ -31,8 +31,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VARIANTS = ("loop", "loop_noclear", "gridspec", "gridspec_workers2", "gridspec_process1", "kerastuner", "talos")
-# JAX only: the mechanism of a fused group written by hand, without gridspec (its floor)
-FLOOR = "onejit_jax"
 JAX_SUFFIX = "_jax"  # the same variant under KERAS_BACKEND=jax
 
 
